@@ -1,0 +1,62 @@
+#pragma once
+// Registry: adapter types by name ("udp", "http.fire", "soupbintcp", ...). Built-in adapters register
+// at start-up; plugins register from their registration function (see plugin.hpp). A factory reads
+// its [source.<name>]/[sink.<name>] section (reporting errors through the Section) and builds an
+// adapter without touching the outside world: sockets and files are opened in start(), so
+// `hypergate config check` can build every adapter to validate a file without side effects.
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hypergate/adapter/sink.hpp"
+#include "hypergate/adapter/source.hpp"
+#include "hypergate/config/config.hpp"
+
+namespace hypergate::adapter {
+
+/// What a factory knows besides its section.
+struct Context {
+  std::string name;             ///< instance name: "feed" for [source.feed]
+  std::uint16_t id = 0;         ///< index of the instance among sources (or sinks)
+  unsigned workers = 1;         ///< number of workers in this gateway
+};
+
+using SourceFactory =
+    std::function<Result<std::unique_ptr<Source>>(config::Section& section, const Context& ctx)>;
+using SinkFactory = std::function<Result<std::unique_ptr<Sink>>(config::Section& section, const Context& ctx)>;
+
+class Registry {
+ public:
+  /// The process-wide registry.
+  static Registry& global();
+
+  /// Fails if the type name is already taken (a plugin cannot silently replace a built-in).
+  Result<void> add_source(std::string type, std::string summary, SourceFactory factory);
+  Result<void> add_sink(std::string type, std::string summary, SinkFactory factory);
+
+  [[nodiscard]] const SourceFactory* source(std::string_view type) const;
+  [[nodiscard]] const SinkFactory* sink(std::string_view type) const;
+
+  struct Entry {
+    std::string type;
+    std::string summary;
+  };
+  [[nodiscard]] std::vector<Entry> sources() const;
+  [[nodiscard]] std::vector<Entry> sinks() const;
+
+ private:
+  template <class F>
+  struct Item {
+    std::string summary;
+    F factory;
+  };
+  mutable std::mutex mutex_;  // cold path only: registration at start-up and lookups while wiring
+  std::map<std::string, Item<SourceFactory>, std::less<>> sources_;
+  std::map<std::string, Item<SinkFactory>, std::less<>> sinks_;
+};
+
+}  // namespace hypergate::adapter
