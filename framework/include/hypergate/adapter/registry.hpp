@@ -23,6 +23,7 @@ struct Context {
   std::string name;             ///< instance name: "feed" for [source.feed]
   std::uint16_t id = 0;         ///< index of the instance among sources (or sinks)
   unsigned workers = 1;         ///< number of workers in this gateway
+  unsigned worker = 0;          ///< the worker that will own this instance (sinks: one instance per worker)
 };
 
 using SourceFactory =
