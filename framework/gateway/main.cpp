@@ -1,8 +1,212 @@
+// `hypergate`: the gateway executable. Subcommands:
+//   version                              version, compiler, build type, clock source
+//   config check FILE [--set k=v]...     validate a deployment without running it
+//   run --config FILE [--set k=v]...     run a deployment until SIGINT/SIGTERM or end of input
+//   replay CAPTURE ...                   replay a capture through the market-data gateway (not yet)
+//   hist FILE...                         read HdrHistogram interval logs (not yet)
+// Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string>
+#include <vector>
 
+#include "hypergate/config/config.hpp"
 #include "hypergate/core/clock.hpp"
+#include "plan.hpp"
+#include "run.hpp"
 
-int main() {
-  std::printf("hypergate 0.1.0 (tsc: %s)\n", hypergate::TscClock::instance().uses_tsc() ? "yes" : "no");
-  return 0;
+#ifndef HG_VERSION
+#define HG_VERSION "0.0.0"
+#endif
+#ifndef HG_BUILD_TYPE
+#define HG_BUILD_TYPE "unknown"
+#endif
+
+namespace {
+
+using namespace hypergate;
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+std::string compiler() {
+#if defined(__clang__)
+  return std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+  return std::string("GCC ") + __VERSION__;
+#else
+  return "unknown";
+#endif
+}
+
+int cmd_version() {
+  const TscClock& clock = TscClock::instance();
+  fmt::print("hypergate {}\n", HG_VERSION);
+  fmt::print("compiler: {}\n", compiler());
+  fmt::print("build type: {}{}\n", HG_BUILD_TYPE,
+#if defined(HG_SANITIZED)
+             " (sanitized)"
+#else
+             ""
+#endif
+  );
+  if (clock.uses_tsc()) {
+    fmt::print("tsc: yes (invariant TSC, {:.3f} ticks/ns)\n", clock.ticks_per_ns());
+  } else {
+    fmt::print("tsc: no (CLOCK_MONOTONIC{})\n", TscClock::cpu_has_invariant_tsc() ? ", forced by HG_CLOCK" : "");
+  }
+  return kExitOk;
+}
+
+// Loads FILE with overrides and builds the plan; prints every problem to stderr.
+std::optional<gateway::GatewayPlan> load_plan(const char* cmd, const std::string& file,
+                                              const std::vector<std::string>& sets,
+                                              std::unique_ptr<config::Document>& doc_out) {
+  auto doc = config::Document::load(file, sets);
+  if (!doc) {
+    fmt::print(stderr, "{}\nhypergate {}: cannot load configuration\n", doc.error().message, cmd);
+    return std::nullopt;
+  }
+  doc_out = std::move(doc).value();
+  auto plan = gateway::build_plan(*doc_out);
+  if (!plan) {
+    const std::size_t n = doc_out->diagnostics().size();
+    fmt::print(stderr, "{}hypergate {}: {} error{} in {}\n", plan.error().message, cmd, n, n == 1 ? "" : "s", file);
+    return std::nullopt;
+  }
+  return std::move(plan).value();
+}
+
+int cmd_config_check(const std::string& file, const std::vector<std::string>& sets) {
+  std::unique_ptr<config::Document> doc;
+  auto plan = load_plan("config check", file, sets, doc);
+  if (!plan) return kExitUsage;
+  fmt::print("config ok: {} source{}, {} sink{}\n", plan->sources.size(), plan->sources.size() == 1 ? "" : "s",
+             plan->sinks.size(), plan->sinks.size() == 1 ? "" : "s");
+  return kExitOk;
+}
+
+int cmd_run(const std::string& file, const std::vector<std::string>& sets, gateway::RunOptions& options,
+            const std::string& hlog_interval) {
+  if (auto ns = config::parse_duration_ns(hlog_interval); ns && *ns > 0) {
+    options.hlog_interval_ns = *ns;
+  } else {
+    fmt::print(stderr, "hypergate run: --hlog-interval: expected a duration such as 1s or 500ms, got '{}'\n",
+               hlog_interval);
+    return kExitUsage;
+  }
+  // Plugins must be loaded before the plan is built (they register adapter types); that wiring and
+  // the interval log are not in this loop yet: say so rather than ignore the options silently.
+  for (const auto& lib : options.plugins) {
+    fmt::print(stderr, "hypergate run: note: --plugin {} accepted, plugin loading is not wired yet\n", lib);
+  }
+  if (!options.hlog_path.empty()) {
+    fmt::print(stderr, "hypergate run: note: --hlog {} accepted, interval logs are not wired yet\n",
+               options.hlog_path);
+  }
+  std::unique_ptr<config::Document> doc;
+  auto plan = load_plan("run", file, sets, doc);
+  if (!plan) return kExitUsage;
+  if (plan->sources.empty()) {
+    fmt::print(stderr, "hypergate run: {} defines no [source.<name>]: nothing to run\n", file);
+    return kExitUsage;
+  }
+  return gateway::run_gateway(*plan, options);
+}
+
+int not_available(const char* cmd, const char* needs) {
+  fmt::print(stderr, "hypergate {}: not available yet (needs {})\n", cmd, needs);
+  return kExitRuntime;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"HyperGate: a kernel-bypass message gateway (sources -> pipeline -> valves -> sinks)", "hypergate"};
+  app.require_subcommand(1, 1);
+  app.footer("Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.");
+
+  // version
+  auto* version = app.add_subcommand("version", "Print version, compiler, build type and clock source");
+
+  // config check
+  auto* config_cmd = app.add_subcommand("config", "Work with configuration files");
+  config_cmd->require_subcommand(1, 1);
+  std::string check_file;
+  std::vector<std::string> check_sets;
+  auto* check = config_cmd->add_subcommand("check", "Validate a configuration (every section and adapter) without running");
+  check->add_option("FILE", check_file, "TOML configuration file")->required();
+  check->add_option("--set", check_sets, "Override a key: --set section.key=value (repeatable)")
+      ->type_name("KEY=VALUE");
+
+  // run
+  auto* run = app.add_subcommand("run", "Run a deployment until SIGINT/SIGTERM or until every source is finished");
+  std::string run_file;
+  std::vector<std::string> run_sets;
+  gateway::RunOptions run_options;
+  std::string hlog_interval = "1s";
+  run->add_option("-c,--config", run_file, "TOML configuration file")->required();
+  run->add_option("--set", run_sets, "Override a key: --set section.key=value (repeatable)")->type_name("KEY=VALUE");
+  run->add_option("--plugin", run_options.plugins, "Load an adapter plugin (shared library; repeatable)")
+      ->type_name("LIB.so");
+  run->add_option("--hlog", run_options.hlog_path, "Write an HdrHistogram interval log to FILE")->type_name("FILE");
+  run->add_option("--hlog-interval", hlog_interval, "Interval of the histogram log")->capture_default_str()->type_name("DURATION");
+  run->add_flag("-q,--quiet", run_options.quiet, "No per-second stats line (totals are still printed)");
+
+  // replay
+  auto* replay = app.add_subcommand("replay", "Replay a pcap capture of market data through the gateway");
+  std::string capture, replay_config, book_json, via = "udp", speed = "1";
+  std::uint16_t replay_port = 0;
+  replay->add_option("CAPTURE", capture, "pcap/pcapng file of MoldUDP64 (ITCH 5.0) packets")->required();
+  replay->add_option("--speed", speed, "Replay speed: a factor of the captured timing (1, 10, 0.5) or 'max'")->capture_default_str();
+  replay->add_option("--config", replay_config, "Gateway configuration for the replay")->type_name("FILE");
+  replay->add_option("--book-json", book_json, "Write the final order books as JSON to FILE")->type_name("FILE");
+  replay->add_option("--port", replay_port, "UDP destination port to feed (0 = from the capture)");
+  replay->add_option("--via", via, "Feed path: 'udp' (loopback socket) or 'dpdk' (net_pcap vdev)")->capture_default_str()
+      ->check(CLI::IsMember({"udp", "dpdk"}));
+
+  // hist
+  auto* hist = app.add_subcommand("hist", "Summarise HdrHistogram interval logs (percentile table, CSV, plot)");
+  std::vector<std::string> hist_files;
+  std::string hist_tag, hist_start, hist_end, hist_plot;
+  bool hist_csv = false;
+  hist->add_option("FILE", hist_files, "Interval log file(s) written by `run --hlog`")->required();
+  hist->add_option("--tag", hist_tag, "Only intervals with this tag (e.g. a stage name)");
+  hist->add_option("--start", hist_start, "Skip intervals before this offset (e.g. 10s)")->type_name("DURATION");
+  hist->add_option("--end", hist_end, "Skip intervals after this offset (e.g. 60s)")->type_name("DURATION");
+  hist->add_option("--plot", hist_plot, "Write a percentile plot (gnuplot data) to FILE")->type_name("FILE");
+  hist->add_flag("--csv", hist_csv, "Print the percentile table as CSV");
+
+  // An unknown command word gets a plain answer instead of CLI11's "a subcommand is required".
+  if (argc > 1 && argv[1][0] != '-') {
+    const std::string word = argv[1];
+    bool known = false;
+    for (const auto* sub : app.get_subcommands({})) known = known || sub->get_name() == word;
+    if (!known) {
+      fmt::print(stderr, "hypergate: unknown command '{}'\nRun with --help for more information.\n", word);
+      return kExitUsage;
+    }
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help (stdout) or the error with a --help hint (stderr)
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  try {
+    if (*version) return cmd_version();
+    if (*check) return cmd_config_check(check_file, check_sets);
+    if (*run) return cmd_run(run_file, run_sets, run_options, hlog_interval);
+    if (*replay) return not_available("replay", "the market-data gateway");
+    if (*hist) return not_available("hist", "the histogram log reader");
+  } catch (const std::exception& e) {  // cold path only: report, never crash
+    fmt::print(stderr, "hypergate: error: {}\n", e.what());
+    return kExitRuntime;
+  }
+  return kExitUsage;
 }

@@ -7,6 +7,10 @@
 // When a component has read its section it calls finish(): every key it did not read is reported as
 // an unknown key at that key's position. So the schema lives in one place — the code that uses it.
 //
+// Overrides ("--set a.b.c=value") are applied to the parsed tree before any read; the values they
+// bring carry the position "--set:N:C" (N = which --set, C = the column of the value in that
+// argument), so a wrong type given on the command line is reported there, not in the file.
+//
 // The TOML library (toml++) stays behind this header: Section and Document hold opaque handles.
 #include <cstdint>
 #include <memory>
@@ -62,7 +66,7 @@ class Section {
   [[nodiscard]] const std::string& path() const noexcept { return path_; }  ///< "source.feed"
   [[nodiscard]] std::string_view name() const noexcept;                      ///< "feed"
   [[nodiscard]] bool exists() const noexcept { return node_ != nullptr; }
-  [[nodiscard]] bool has(std::string_view key) const;
+  [[nodiscard]] bool has(std::string_view key) const;  ///< does not count as reading the key
 
   // Typed reads. A missing key yields the default; a wrong type or a value out of range records a
   // Diagnostic at the value's position and yields the default.
@@ -74,12 +78,15 @@ class Section {
   std::uint64_t duration_ns(std::string_view key, std::uint64_t def);
   std::optional<Endpoint> endpoint(std::string_view key, std::string_view def);
   std::vector<std::string> string_list(std::string_view key);
+  /// An array of integers, each within [min, max]; empty when absent.
+  std::vector<std::int64_t> integer_list(std::string_view key, std::int64_t min, std::int64_t max);
   /// One of `allowed`; anything else is an error that lists the allowed values.
   std::string choice(std::string_view key, std::string_view def, std::vector<std::string_view> allowed);
   /// A nested table, e.g. section.table("tls"). exists() is false when absent.
   Section table(std::string_view key);
 
-  /// Records a component-specific error at the key's position (or the section's if the key is absent).
+  /// Records a component-specific error at the key's value (or the section's position if the key is
+  /// absent), e.g. "unknown source type" pointing at the `type` string.
   void error(std::string_view key, std::string message);
   /// Reports every key of this table that no read touched as "unknown key". Call once, last.
   void finish();
@@ -87,6 +94,9 @@ class Section {
  private:
   friend class Document;
   Section(Document* doc, const void* node, std::string path) : doc_(doc), node_(node), path_(std::move(path)) {}
+  const void* lookup(std::string_view key);  // marks `key` read; the const toml::node* or nullptr
+  void report(const void* node, std::string_view key, std::string message);  // at node (or section)
+  [[nodiscard]] std::string full_key(std::string_view key) const;
   Document* doc_ = nullptr;
   const void* node_ = nullptr;  // const toml::table*
   std::string path_;
@@ -114,6 +124,7 @@ class Document {
   void finish();
 
   [[nodiscard]] Diagnostics& diagnostics() noexcept { return diags_; }
+  [[nodiscard]] const Diagnostics& diagnostics() const noexcept { return diags_; }
   [[nodiscard]] const std::string& file() const noexcept { return file_; }
 
  private:

@@ -1,0 +1,189 @@
+// build_plan: configuration -> GatewayPlan (see plan.hpp).
+#include "plan.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "hypergate/adapter/registry.hpp"
+
+namespace hypergate::gateway {
+
+namespace {
+
+bool is_power_of_two(std::uint64_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
+
+std::string registered_list(const std::vector<adapter::Registry::Entry>& entries) {
+  std::string s;
+  for (const auto& e : entries) s += (s.empty() ? "" : ", ") + e.type;
+  return s.empty() ? "none" : s;
+}
+
+GatewaySettings read_gateway(config::Section s) {
+  GatewaySettings g;
+  g.workers = static_cast<unsigned>(s.integer("workers", 1, 1, 64));
+  const bool has_cores = s.has("cores");
+  const auto cores = s.integer_list("cores", 0, 4095);
+  if (has_cores) {
+    std::set<std::int64_t> seen;
+    for (auto c : cores) {
+      if (!seen.insert(c).second) s.error("cores", "CPU " + std::to_string(c) + " is listed twice");
+      g.cores.push_back(static_cast<unsigned>(c));
+    }
+    if (g.cores.size() != g.workers) {
+      s.error("cores", "lists " + std::to_string(g.cores.size()) + " CPUs for " + std::to_string(g.workers) +
+                           " worker(s): give one CPU per worker");
+    }
+  }
+  g.idle = s.choice("idle", "backoff", {"busy", "backoff"}) == "busy" ? GatewaySettings::Idle::Busy
+                                                                      : GatewaySettings::Idle::Backoff;
+  g.burst = static_cast<unsigned>(s.integer("burst", 32, 1, 256));
+  s.finish();
+  return g;
+}
+
+AdminSettings read_admin(config::Section s) {
+  AdminSettings a;
+  a.enabled = s.boolean("enabled", true);
+  if (auto ep = s.endpoint("listen", "127.0.0.1:9901")) a.listen = *ep;
+  s.finish();
+  return a;
+}
+
+ValveSettings read_valves(config::Section s) {
+  ValveSettings v;
+  const auto lanes = s.integer("lanes", 32, 1, 1024);
+  if (!is_power_of_two(static_cast<std::uint64_t>(lanes))) {
+    s.error("lanes", std::to_string(lanes) + " is not a power of two");
+  } else {
+    v.lanes = static_cast<unsigned>(lanes);
+  }
+  const auto capacity = s.integer("capacity", 4096, 2, 1 << 24);
+  if (!is_power_of_two(static_cast<std::uint64_t>(capacity))) {
+    s.error("capacity", std::to_string(capacity) + " is not a power of two");
+  } else {
+    v.capacity = static_cast<std::uint32_t>(capacity);
+  }
+  const std::string policy = s.choice("policy", "drop", {"drop", "spin", "conflate", "disconnect"});
+  v.policy = policy == "spin"       ? ValveSettings::Policy::Spin
+             : policy == "conflate" ? ValveSettings::Policy::Conflate
+             : policy == "disconnect" ? ValveSettings::Policy::Disconnect
+                                      : ValveSettings::Policy::Drop;
+  v.spin_ns = s.duration_ns("spin_ns", v.spin_ns);
+  s.finish();
+  return v;
+}
+
+StoreSettings read_store(config::Section s) {
+  StoreSettings st;
+  st.arena_bytes = static_cast<std::uint64_t>(s.integer("arena_bytes", 64ll << 20, 4096, 1ll << 40));
+  const auto slots = s.integer("slots", 1 << 16, 1, 1ll << 32);
+  if (!is_power_of_two(static_cast<std::uint64_t>(slots))) {
+    s.error("slots", std::to_string(slots) + " is not a power of two");
+  } else {
+    st.slots = static_cast<std::uint64_t>(slots);
+  }
+  if (s.has("path")) {
+    std::string path = s.string("path", "");
+    if (path.empty()) s.error("path", "must not be empty (leave the key out for a memory-only store)");
+    else st.path = std::move(path);
+  }
+  s.finish();
+  return st;
+}
+
+// Factories come from adapters and plugins: one that throws becomes an error, not a crash.
+template <class Factory>
+auto call_factory(const Factory& factory, config::Section& s, const adapter::Context& ctx) -> decltype(factory(s, ctx)) {
+  try {
+    return factory(s, ctx);
+  } catch (const std::exception& e) {
+    return Error{Status::InvalidArgument, std::string("factory threw: ") + e.what()};
+  } catch (...) {
+    return Error{Status::InvalidArgument, "factory threw an unknown exception"};
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(GatewaySettings::Idle idle) noexcept {
+  return idle == GatewaySettings::Idle::Busy ? "busy" : "backoff";
+}
+
+std::string_view to_string(ValveSettings::Policy policy) noexcept {
+  switch (policy) {
+    case ValveSettings::Policy::Drop: return "drop";
+    case ValveSettings::Policy::Spin: return "spin";
+    case ValveSettings::Policy::Conflate: return "conflate";
+    case ValveSettings::Policy::Disconnect: return "disconnect";
+  }
+  return "drop";
+}
+
+Result<GatewayPlan> build_plan(config::Document& doc) {
+  GatewayPlan plan;
+  plan.gateway = read_gateway(doc.section("gateway"));
+  plan.admin = read_admin(doc.section("admin"));
+  plan.valves = read_valves(doc.section("valves"));
+  plan.store = read_store(doc.section("store"));
+
+  auto& registry = adapter::Registry::global();
+  std::uint16_t source_id = 0;
+  for (config::Section s : doc.instances("source")) {
+    SourcePlan sp;
+    sp.name = std::string(s.name());
+    const auto type = s.required_string("type");
+    sp.pipeline = s.string("pipeline", "passthrough");
+    if (sp.pipeline.empty()) s.error("pipeline", "must name a pipeline");
+    if (s.has("pipeline_options")) sp.pipeline_options = s.table("pipeline_options");
+    if (type) {
+      sp.type = *type;
+      if (const auto* factory = registry.source(*type)) {
+        adapter::Context ctx{sp.name, source_id, plan.gateway.workers, source_id % plan.gateway.workers};
+        auto made = call_factory(*factory, s, ctx);
+        if (made) {
+          sp.source = std::move(made).value();
+        } else {
+          s.error("type", "cannot build " + *type + " source: " + made.error().message);
+        }
+      } else {
+        s.error("type", "unknown source type '" + *type + "' (registered: " + registered_list(registry.sources()) +
+                            ")");
+      }
+    }
+    s.finish();  // after the factory: whatever nobody read is unknown
+    plan.sources.push_back(std::move(sp));
+    ++source_id;
+  }
+
+  std::uint16_t sink_id = 0;
+  for (config::Section s : doc.instances("sink")) {
+    SinkPlan kp;
+    kp.name = std::string(s.name());
+    const auto type = s.required_string("type");
+    if (type) {
+      kp.type = *type;
+      if (const auto* factory = registry.sink(*type)) {
+        adapter::Context ctx{kp.name, sink_id, plan.gateway.workers, 0};
+        auto made = call_factory(*factory, s, ctx);
+        if (made) {
+          kp.sink = std::move(made).value();
+        } else {
+          s.error("type", "cannot build " + *type + " sink: " + made.error().message);
+        }
+      } else {
+        s.error("type", "unknown sink type '" + *type + "' (registered: " + registered_list(registry.sinks()) + ")");
+      }
+    }
+    s.finish();
+    plan.sinks.push_back(std::move(kp));
+    ++sink_id;
+  }
+
+  doc.finish();
+  if (!doc.diagnostics().empty()) {
+    return Error{Status::InvalidArgument, doc.diagnostics().format()};
+  }
+  return plan;
+}
+
+}  // namespace hypergate::gateway

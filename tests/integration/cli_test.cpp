@@ -1,0 +1,283 @@
+// The real `hypergate` binary, driven as an operator would: exit codes and what it prints for
+// version, help, config check (valid, unknown key, missing type, wrong type, bad --set, missing
+// file, syntax error), run (to the end of a finite source, and stopped by SIGTERM), and the
+// subcommands whose engines do not exist yet.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+const std::string kBinary = HG_BINARY_DIR "/framework/gateway/hypergate";
+const std::string kDefaultConfig = HG_SOURCE_DIR "/configs/default.toml";
+
+// A hang guard, not a timing assertion: a child that outlives it is killed and the test fails.
+constexpr int kHangGuardMs = 60'000;
+
+struct Outcome {
+  int exit_code = -1;     // -1 when killed by a signal
+  int term_signal = 0;
+  std::string output;     // stdout and stderr, interleaved as written
+  bool hung = false;
+};
+
+// Runs the binary with `args`, output captured through one pipe. `on_output` is called with the
+// output so far each time more arrives; it may act on the child (send a signal) and returns true
+// once it has done what it wanted (it is not called again).
+Outcome run_binary(const std::vector<std::string>& args,
+                   const std::function<bool(pid_t, const std::string&)>& on_output = {}) {
+  Outcome out;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "pipe2 failed";
+    return out;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+  std::vector<std::string> argv_s;
+  argv_s.push_back(kBinary);
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, kBinary.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    ADD_FAILURE() << "posix_spawn(" << kBinary << ") failed: " << rc;
+    return out;
+  }
+  bool callback_done = !on_output;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kHangGuardMs);
+  char buf[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      out.hung = true;
+      kill(pid, SIGKILL);
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    const int ready = poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0) continue;  // EINTR
+    if (ready == 0) continue;
+    const ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n <= 0) break;  // EOF: the child closed its output (exited)
+    out.output.append(buf, static_cast<std::size_t>(n));
+    if (!callback_done) callback_done = on_output(pid, out.output);
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+  }
+  if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) out.term_signal = WTERMSIG(status);
+  return out;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/hg_cli_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    for (const auto& f : files_) std::remove(f.c_str());
+    rmdir(dir_.c_str());
+  }
+  std::string write(const std::string& name, const std::string& text) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    files_.push_back(path);
+    return path;
+  }
+  std::string dir_;
+  std::vector<std::string> files_;
+};
+
+#define EXPECT_OUTPUT_HAS(outcome, text) \
+  EXPECT_NE((outcome).output.find(text), std::string::npos) << "missing \"" << (text) << "\" in:\n" << (outcome).output
+
+TEST_F(CliTest, Version) {
+  const Outcome r = run_binary({"version"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_OUTPUT_HAS(r, "hypergate 0.1.0");
+  EXPECT_OUTPUT_HAS(r, "compiler: ");
+  EXPECT_OUTPUT_HAS(r, "build type: ");
+  EXPECT_OUTPUT_HAS(r, "tsc: ");
+}
+
+TEST_F(CliTest, HelpForEverySubcommand) {
+  const Outcome top = run_binary({"--help"});
+  EXPECT_EQ(top.exit_code, 0);
+  for (const char* sub : {"version", "config", "run", "replay", "hist"}) EXPECT_OUTPUT_HAS(top, sub);
+  const std::vector<std::vector<std::string>> helps = {
+      {"version", "--help"}, {"config", "--help"}, {"config", "check", "--help"}, {"run", "--help"},
+      {"replay", "--help"},  {"hist", "--help"}};
+  for (const auto& args : helps) {
+    const Outcome r = run_binary(args);
+    EXPECT_EQ(r.exit_code, 0) << args[0];
+    EXPECT_OUTPUT_HAS(r, "Usage:");
+  }
+  EXPECT_OUTPUT_HAS(run_binary({"run", "--help"}), "--set");
+  EXPECT_OUTPUT_HAS(run_binary({"run", "--help"}), "--hlog-interval");
+  EXPECT_OUTPUT_HAS(run_binary({"replay", "--help"}), "--book-json");
+  EXPECT_OUTPUT_HAS(run_binary({"hist", "--help"}), "--csv");
+}
+
+TEST_F(CliTest, UsageErrorsExitTwo) {
+  const Outcome unknown = run_binary({"frobnicate"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_OUTPUT_HAS(unknown, "frobnicate");
+  EXPECT_OUTPUT_HAS(unknown, "--help");
+  EXPECT_EQ(run_binary({}).exit_code, 2);
+  EXPECT_EQ(run_binary({"run"}).exit_code, 2);  // --config is required
+  EXPECT_EQ(run_binary({"config", "check"}).exit_code, 2);
+  EXPECT_EQ(run_binary({"version", "--bogus"}).exit_code, 2);
+  const Outcome interval = run_binary({"run", "--config", kDefaultConfig, "--hlog-interval", "soon"});
+  EXPECT_EQ(interval.exit_code, 2);
+  EXPECT_OUTPUT_HAS(interval, "--hlog-interval");
+}
+
+TEST_F(CliTest, ConfigCheckDefaultIsValid) {
+  const Outcome r = run_binary({"config", "check", kDefaultConfig});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_OUTPUT_HAS(r, "config ok: 1 source, 1 sink");
+}
+
+TEST_F(CliTest, ConfigCheckUnknownKeyNamesFileLineColumn) {
+  const std::string path = write("unknown.toml", R"([gateway]
+workers = 1
+
+[source.gen]
+type = "synthetic"
+  colour = "red"
+)");
+  const Outcome r = run_binary({"config", "check", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_OUTPUT_HAS(r, path + ":6:3: source.gen.colour: unknown key");
+}
+
+TEST_F(CliTest, ConfigCheckMissingType) {
+  const std::string path = write("notype.toml", "[source.gen]\nrate = 5\n");
+  const Outcome r = run_binary({"config", "check", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_OUTPUT_HAS(r, path + ":1:1: source.gen.type: missing required key 'type'");
+}
+
+TEST_F(CliTest, ConfigCheckUnknownTypeListsRegisteredTypes) {
+  const std::string path = write("badtype.toml", "[sink.out]\ntype = \"carrier-pigeon\"\n");
+  const Outcome r = run_binary({"config", "check", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_OUTPUT_HAS(r, path + ":2:8: sink.out.type: unknown sink type 'carrier-pigeon'");
+  EXPECT_OUTPUT_HAS(r, "null");
+}
+
+TEST_F(CliTest, ConfigCheckWrongTypeAndEveryError) {
+  const std::string path = write("wrong.toml", "[gateway]\nworkers = \"two\"\n[valves]\nlanes = 3\n");
+  const Outcome r = run_binary({"config", "check", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_OUTPUT_HAS(r, path + ":2:11: gateway.workers: expected an integer, got a string \"two\"");
+  EXPECT_OUTPUT_HAS(r, path + ":4:9: valves.lanes: 3 is not a power of two");
+}
+
+TEST_F(CliTest, ConfigCheckSetOverrides) {
+  const Outcome ok = run_binary({"config", "check", kDefaultConfig, "--set", "source.synth.rate=5",
+                                 "--set", "admin.listen=127.0.0.1:19901"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  const Outcome wrong = run_binary({"config", "check", kDefaultConfig, "--set", "gateway.workers=lots"});
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_OUTPUT_HAS(wrong, "--set:1:17: gateway.workers: expected an integer");
+  const Outcome malformed = run_binary({"config", "check", kDefaultConfig, "--set", "gateway.workers"});
+  EXPECT_EQ(malformed.exit_code, 2);
+  EXPECT_OUTPUT_HAS(malformed, "--set:1:1: gateway.workers: expected key=value");
+}
+
+TEST_F(CliTest, ConfigCheckMissingFile) {
+  const std::string path = dir_ + "/does-not-exist.toml";
+  const Outcome r = run_binary({"config", "check", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_OUTPUT_HAS(r, "cannot read config file '" + path + "'");
+  EXPECT_OUTPUT_HAS(r, "No such file or directory");
+}
+
+TEST_F(CliTest, ConfigCheckSyntaxError) {
+  const std::string path = write("syntax.toml", "[gateway]\nworkers = 1\nidle = \"busy\n");
+  const Outcome r = run_binary({"config", "check", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_OUTPUT_HAS(r, path + ":3:");
+}
+
+TEST_F(CliTest, RunStopsWhenTheSourceIsFinished) {
+  const std::string path = write("finite.toml", R"([source.gen]
+type = "synthetic"
+rate = 0
+count = 1000
+[sink.out]
+type = "null"
+)");
+  const Outcome r = run_binary({"run", "--config", path});
+  ASSERT_FALSE(r.hung) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_OUTPUT_HAS(r, "all sources finished");
+  EXPECT_OUTPUT_HAS(r, "source gen (synthetic): 1000 messages");
+  EXPECT_OUTPUT_HAS(r, "sink out (null): 1000 messages");
+  EXPECT_OUTPUT_HAS(r, "totals: 1000 messages in");
+}
+
+TEST_F(CliTest, RunStopsOnSigtermAndPrintsTotals) {
+  const Outcome r = run_binary({"run", "--config", kDefaultConfig, "--set", "source.synth.rate=20000"},
+                               [](pid_t pid, const std::string& so_far) {
+                                 // Handlers are installed before this line is printed.
+                                 if (so_far.find("hypergate: running") == std::string::npos) return false;
+                                 kill(pid, SIGTERM);
+                                 return true;
+                               });
+  ASSERT_FALSE(r.hung) << r.output;
+  EXPECT_EQ(r.term_signal, 0) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_OUTPUT_HAS(r, "stopped (SIGTERM)");
+  EXPECT_OUTPUT_HAS(r, "totals: ");
+}
+
+TEST_F(CliTest, RunWithConfigErrorsExitsTwo) {
+  const std::string path = write("runbad.toml", "[source.gen]\ntype = \"synthetic\"\nrate = -1\n");
+  const Outcome r = run_binary({"run", "--config", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_OUTPUT_HAS(r, path + ":3:8: source.gen.rate: value -1 is out of range");
+  const std::string empty = write("empty.toml", "[gateway]\nworkers = 1\n");
+  const Outcome nothing = run_binary({"run", "--config", empty});
+  EXPECT_EQ(nothing.exit_code, 2);
+  EXPECT_OUTPUT_HAS(nothing, "nothing to run");
+}
+
+TEST_F(CliTest, ReplayAndHistAreNotAvailableYet) {
+  const Outcome replay = run_binary({"replay", "capture.pcap", "--speed", "max"});
+  EXPECT_EQ(replay.exit_code, 1);
+  EXPECT_OUTPUT_HAS(replay, "hypergate replay: not available yet (needs the market-data gateway)");
+  const Outcome hist = run_binary({"hist", "a.hlog", "--csv"});
+  EXPECT_EQ(hist.exit_code, 1);
+  EXPECT_OUTPUT_HAS(hist, "hypergate hist: not available yet");
+  EXPECT_EQ(run_binary({"replay"}).exit_code, 2);  // CAPTURE is required
+}
+
+}  // namespace
