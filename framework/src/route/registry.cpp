@@ -1,0 +1,57 @@
+#include "hypergate/route/registry.hpp"
+
+#include <bit>
+
+namespace hypergate::route {
+
+PipelineRegistry& PipelineRegistry::global() {
+  static PipelineRegistry registry;
+  return registry;
+}
+
+Result<void> PipelineRegistry::add(std::string name, std::string summary, PipelineFactory factory) {
+  if (name.empty() || !factory) return Error{Status::InvalidArgument, "empty pipeline name or factory"};
+  std::lock_guard lock(mutex_);
+  if (items_.contains(name)) {
+    return Error{Status::InvalidArgument, "pipeline '" + name + "' is already registered"};
+  }
+  items_.emplace(std::move(name), Item{std::move(summary), std::move(factory)});
+  return {};
+}
+
+const PipelineFactory* PipelineRegistry::find(std::string_view name) const {
+  std::lock_guard lock(mutex_);
+  auto it = items_.find(name);
+  return it == items_.end() ? nullptr : &it->second.factory;
+}
+
+std::vector<PipelineRegistry::Entry> PipelineRegistry::list() const {
+  std::lock_guard lock(mutex_);
+  std::vector<Entry> out;
+  for (const auto& [name, item] : items_) out.push_back({name, item.summary});
+  return out;
+}
+
+Result<std::unique_ptr<PipelineBase>> PipelineRegistry::create(std::string_view name, config::Section& options,
+                                                               const PipelineContext& ctx) const {
+  if (ctx.lanes == 0 || !std::has_single_bit(ctx.lanes)) {
+    return Error{Status::InvalidArgument, "pipeline context: lanes must be a power of two, got " +
+                                              std::to_string(ctx.lanes)};
+  }
+  if (ctx.sink_count > SinkHealth::kMaxSinks) {
+    return Error{Status::InvalidArgument, "pipeline context: at most 64 sinks (Route::sinks is a 64-bit mask)"};
+  }
+  if (!ctx.sink_names.empty() && ctx.sink_names.size() != ctx.sink_count) {
+    return Error{Status::InvalidArgument, "pipeline context: sink_names does not match sink_count"};
+  }
+  const PipelineFactory* factory = find(name);
+  if (factory == nullptr) {
+    std::string known;
+    for (const auto& e : list()) known += (known.empty() ? "" : ", ") + e.name;
+    return Error{Status::NotFound,
+                 "unknown pipeline '" + std::string(name) + "' (registered: " + (known.empty() ? "none" : known) + ")"};
+  }
+  return (*factory)(options, ctx);
+}
+
+}  // namespace hypergate::route
