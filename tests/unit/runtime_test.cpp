@@ -1,0 +1,418 @@
+// Functional tests of the runtime: end-to-end delivery with per-key order, natural end when sources finish,
+// request_stop() and SIGTERM drain everything in flight, failing adapters are isolated, option checks.
+// Real worker threads run here, but every assertion is on counts and order, never on time.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <csignal>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hypergate/runtime/runtime.hpp"
+
+namespace hg = hypergate;
+namespace rt = hypergate::runtime;
+using hg::adapter::Sink;
+using hg::adapter::SinkStats;
+using hg::adapter::Source;
+using hg::adapter::SourceStats;
+
+namespace {
+
+void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+// Emits `total` messages (0 = endless) keyed "s<tag>k<i % keys>", payload "<key>:<seq>", sequence = seq per key.
+class CountingSource final : public Source {
+ public:
+  CountingSource(int tag, std::uint64_t total, unsigned keys, bool fail_start = false)
+      : tag_(tag), total_(total), keys_(keys), fail_start_(fail_start), next_seq_(keys, 0) {
+    for (unsigned k = 0; k < keys; ++k) key_names_.push_back("s" + std::to_string(tag) + "k" + std::to_string(k));
+  }
+  std::string_view type() const noexcept override { return "counting"; }
+  hg::Result<void> start() override {
+    if (fail_start_) return hg::Error{hg::Status::IoError, "cannot open the test feed"};
+    return {};
+  }
+  void stop() noexcept override { stopped_.store(true); }
+  std::size_t poll(hg::Burst<>& out) noexcept override {
+    std::size_t n = 0;
+    while (!out.full() && (total_ == 0 || produced_ < total_)) {
+      const unsigned k = static_cast<unsigned>(produced_ % keys_);
+      std::string& buf = buffers_[out.size()];
+      buf = key_names_[k] + ":" + std::to_string(next_seq_[k]);
+      hg::Message& m = out.emplace_back();
+      m.set_payload(buf.data(), buf.size());
+      m.set_key(key_names_[k]);
+      m.sequence = next_seq_[k]++;
+      ++produced_;
+      ++n;
+    }
+    if (n != 0) {
+      bump(messages_, n);
+      bump(polls_);
+    }
+    return n;
+  }
+  void release(hg::Burst<>& done) noexcept override {
+    for (auto& b : buffers_) b.assign(b.size(), '#');  // reuse the buffers: the valve must have copied
+    (void)done;
+  }
+  bool finished() const noexcept override { return total_ != 0 && produced_ >= total_; }
+  SourceStats stats() const noexcept override {
+    SourceStats s;
+    s.messages = messages_.load(std::memory_order_relaxed);
+    s.polls = polls_.load(std::memory_order_relaxed);
+    return s;
+  }
+  bool stopped() const { return stopped_.load(); }
+
+ private:
+  int tag_;
+  std::uint64_t total_;
+  unsigned keys_;
+  bool fail_start_;
+  std::vector<std::uint64_t> next_seq_;
+  std::vector<std::string> key_names_;
+  std::string buffers_[hg::kDefaultBurst];
+  std::uint64_t produced_ = 0;
+  std::atomic<std::uint64_t> messages_{0}, polls_{0};
+  std::atomic<bool> stopped_{false};
+};
+
+struct Got {
+  std::string key;
+  std::string payload;
+  std::uint64_t sequence;
+};
+
+// Records what it receives; read by the test after wait() (joined threads) or through atomics.
+class CollectingSink final : public Sink {
+ public:
+  explicit CollectingSink(bool fail_start = false, std::uint64_t errors_per_send = 0)
+      : fail_start_(fail_start), errors_per_send_(errors_per_send) {}
+  std::string_view type() const noexcept override { return "collect"; }
+  hg::Result<void> start() override {
+    if (fail_start_) return hg::Error{hg::Status::IoError, "subscriber port in use"};
+    started_.store(true);
+    return {};
+  }
+  void stop() noexcept override { stopped_.store(true); }
+  std::size_t send(const hg::Burst<>& b) noexcept override {
+    for (const auto& m : b) got.push_back({std::string(m.key()), std::string(m.text()), m.sequence});
+    bump(messages_, b.size());
+    if (errors_per_send_ != 0) bump(errors_, errors_per_send_);
+    return b.size();
+  }
+  void flush() noexcept override { bump(flushes_); }
+  SinkStats stats() const noexcept override {
+    SinkStats s;
+    s.messages = messages_.load(std::memory_order_relaxed);
+    s.errors = errors_.load(std::memory_order_relaxed);
+    return s;
+  }
+  std::uint64_t received() const { return messages_.load(std::memory_order_relaxed); }
+  bool stopped() const { return stopped_.load(); }
+  std::vector<Got> got;
+
+ private:
+  bool fail_start_;
+  std::uint64_t errors_per_send_;
+  std::atomic<std::uint64_t> messages_{0}, errors_{0}, flushes_{0};
+  std::atomic<bool> started_{false}, stopped_{false};
+};
+
+// Hash routing: lane = key_hash & (lanes - 1), to the sinks in `mask`.
+class HashPipeline final : public hg::route::PipelineBase {
+ public:
+  HashPipeline(unsigned lanes, std::uint64_t mask) : lanes_(lanes), mask_(mask) {}
+  std::string_view name() const noexcept override { return "hash"; }
+  void process(hg::Burst<>& in, hg::route::Emitter& out) noexcept override {
+    for (const auto& m : in) {
+      hg::route::Route r;
+      r.lane = static_cast<std::uint16_t>(m.key_hash & (lanes_ - 1));
+      r.sinks = mask_;
+      r.action = hg::route::Action::Deliver;
+      out.emit(m, r);
+    }
+    out.flush();
+    bump(in_, in.size());
+    bump(emitted_, in.size());
+  }
+  hg::route::PipelineCounters counters() const override {
+    hg::route::PipelineCounters c;
+    c.in = in_.load(std::memory_order_relaxed);
+    c.emitted = emitted_.load(std::memory_order_relaxed);
+    return c;
+  }
+
+ private:
+  unsigned lanes_;
+  std::uint64_t mask_;
+  std::atomic<std::uint64_t> in_{0}, emitted_{0};
+};
+
+rt::Options test_options(unsigned workers, rt::IdlePolicy idle = rt::IdlePolicy::Backoff) {
+  rt::Options o;
+  o.workers = workers;
+  o.idle = idle;
+  o.valves.lanes = 8;
+  o.valves.ring_capacity = 256;
+  o.valves.policy = hg::valve::CollisionPolicy::Spin;
+  // These tests want no drops: a spinning worker drains its own lanes meanwhile, so a budget this long
+  // never runs out unless a sink stops accepting (none does here).
+  o.valves.spin_ns = 600'000'000'000;
+  o.sleep_ns = 50'000;
+  o.stats_interval_ns = 10'000'000;
+  o.drain_deadline_ns = 10'000'000'000;
+  o.thread_name = "hgtest";
+  return o;
+}
+
+// Adds a sink with one CollectingSink per worker and returns raw pointers to the instances.
+std::vector<CollectingSink*> add_collecting_sink(rt::Runtime& r, const std::string& name, unsigned workers,
+                                                 int failing_worker = -1, std::uint64_t errors_per_send = 0) {
+  std::vector<std::unique_ptr<Sink>> v;
+  std::vector<CollectingSink*> raw;
+  for (unsigned w = 0; w < workers; ++w) {
+    auto s = std::make_unique<CollectingSink>(static_cast<int>(w) == failing_worker, errors_per_send);
+    raw.push_back(s.get());
+    v.push_back(std::move(s));
+  }
+  auto id = r.add_sink(name, std::move(v));
+  EXPECT_TRUE(id.ok());
+  return raw;
+}
+
+// Per key: sequences strictly increasing and without gaps from 0 (no drop, no duplicate).
+void expect_complete_in_order(const std::vector<CollectingSink*>& sinks, std::uint64_t per_key_expected,
+                              std::size_t keys_expected) {
+  std::map<std::string, std::vector<std::uint64_t>> per_key;
+  std::map<std::string, std::size_t> instance_of_key;
+  for (std::size_t i = 0; i < sinks.size(); ++i) {
+    for (const Got& g : sinks[i]->got) {
+      per_key[g.key].push_back(g.sequence);
+      EXPECT_EQ(g.payload, g.key + ":" + std::to_string(g.sequence));  // bytes intact after the source reused them
+      auto [it, fresh] = instance_of_key.emplace(g.key, i);
+      EXPECT_EQ(it->second, i) << "a key is drained by one worker only";
+    }
+  }
+  EXPECT_EQ(per_key.size(), keys_expected);
+  for (const auto& [key, seqs] : per_key) {
+    ASSERT_EQ(seqs.size(), per_key_expected) << key;
+    for (std::size_t i = 0; i < seqs.size(); ++i) ASSERT_EQ(seqs[i], i) << key;
+  }
+}
+
+}  // namespace
+
+class RuntimeIdle : public ::testing::TestWithParam<rt::IdlePolicy> {};
+
+TEST_P(RuntimeIdle, FiniteSourcesAreDeliveredInOrderAndTheRuntimeEnds) {
+  constexpr unsigned kWorkers = 2;
+  rt::Runtime r(test_options(kWorkers, GetParam()));
+  auto* s0 = new CountingSource(0, 20'000, 16);
+  auto* s1 = new CountingSource(1, 20'000, 16);
+  ASSERT_TRUE(r.add_source("feed0", 0, std::unique_ptr<Source>(s0), std::make_unique<HashPipeline>(8, 1)).ok());
+  ASSERT_TRUE(r.add_source("feed1", 1, std::unique_ptr<Source>(s1), std::make_unique<HashPipeline>(8, 1)).ok());
+  auto sinks = add_collecting_sink(r, "subscribers", kWorkers);
+  ASSERT_TRUE(r.start().ok());
+  r.wait();  // both sources finish: the runtime ends by itself once everything is drained
+  const rt::Report rep = r.report();
+  EXPECT_TRUE(rep.finished);
+  EXPECT_FALSE(rep.stop_requested);
+  EXPECT_TRUE(rep.drained());
+  EXPECT_EQ(rep.valve_totals.in, 40'000u);
+  EXPECT_EQ(rep.valve_totals.out, 40'000u);
+  EXPECT_EQ(rep.valve_totals.dropped, 0u);
+  EXPECT_EQ(sinks[0]->received() + sinks[1]->received(), 40'000u);
+  expect_complete_in_order(sinks, 20'000 / 16, 32);
+  EXPECT_TRUE(s0->stopped());
+  EXPECT_TRUE(sinks[0]->stopped() && sinks[1]->stopped());
+  ASSERT_EQ(rep.sources.size(), 2u);
+  EXPECT_EQ(rep.sources[0].state, rt::AdapterState::Finished);
+  EXPECT_EQ(rep.sources[0].stats.messages, 20'000u);
+  EXPECT_EQ(rep.sources[0].pipeline_counters.emitted, 20'000u);
+  std::uint64_t polled = 0, drained = 0;
+  for (const auto& w : rep.workers) {
+    polled += w.polled;
+    drained += w.drained;
+  }
+  EXPECT_EQ(polled, 40'000u);
+  EXPECT_EQ(drained, 40'000u);
+  std::uint64_t lane_in = 0;
+  for (const auto& l : rep.lanes) {
+    EXPECT_EQ(l.counters.in, l.counters.out + l.counters.dropped + l.counters.conflated + l.counters.in_flight);
+    EXPECT_EQ(l.consumer, l.lane % kWorkers);
+    lane_in += l.counters.in;
+  }
+  EXPECT_EQ(lane_in, 40'000u);
+  EXPECT_GT(rep.workers[0].push_to_drain.count, 0u);  // stage latencies were recorded
+  const std::string text = rep.to_text();
+  EXPECT_NE(text.find("source feed0"), std::string::npos) << text;
+  EXPECT_NE(text.find("sink subscribers"), std::string::npos) << text;
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, RuntimeIdle, ::testing::Values(rt::IdlePolicy::Busy, rt::IdlePolicy::Backoff));
+
+// Two workers, rings of 2 slots, Spin with a budget that never runs out: each worker keeps filling lanes
+// that the other drains. Without draining its own lanes while it spins, both would spin forever.
+TEST(Runtime, WorkersSpinningOnEachOthersLanesStillMakeProgress) {
+  rt::Options o = test_options(2, rt::IdlePolicy::Busy);
+  o.valves.ring_capacity = 2;
+  o.valves.burst = 1;
+  rt::Runtime r(o);
+  ASSERT_TRUE(
+      r.add_source("a", 0, std::make_unique<CountingSource>(0, 4800, 16), std::make_unique<HashPipeline>(8, 1)).ok());
+  ASSERT_TRUE(
+      r.add_source("b", 1, std::make_unique<CountingSource>(1, 4800, 16), std::make_unique<HashPipeline>(8, 1)).ok());
+  auto sinks = add_collecting_sink(r, "out", 2);
+  ASSERT_TRUE(r.start().ok());
+  r.wait();
+  const rt::Report rep = r.report();
+  EXPECT_EQ(rep.valve_totals.dropped, 0u);
+  EXPECT_GT(rep.valve_totals.collisions, 0u);
+  EXPECT_TRUE(rep.drained());
+  expect_complete_in_order(sinks, 4800 / 16, 32);
+}
+
+TEST(Runtime, RequestStopDrainsEverythingInFlight) {
+  rt::Runtime r(test_options(2));
+  auto* s0 = new CountingSource(0, 0, 8);  // endless
+  auto* s1 = new CountingSource(1, 0, 8);
+  ASSERT_TRUE(r.add_source("a", 0, std::unique_ptr<Source>(s0), std::make_unique<HashPipeline>(8, 1)).ok());
+  ASSERT_TRUE(r.add_source("b", 1, std::unique_ptr<Source>(s1), std::make_unique<HashPipeline>(8, 1)).ok());
+  auto sinks = add_collecting_sink(r, "out", 2);
+  ASSERT_TRUE(r.start().ok());
+  while (sinks[0]->received() + sinks[1]->received() < 20'000) std::this_thread::yield();
+  r.request_stop();
+  r.wait();
+  const rt::Report rep = r.report();
+  EXPECT_TRUE(rep.stop_requested);
+  EXPECT_FALSE(rep.deadline_hit);
+  EXPECT_TRUE(rep.drained()) << rep.to_text();
+  EXPECT_EQ(rep.valve_totals.in, rep.valve_totals.out + rep.valve_totals.dropped);
+  EXPECT_EQ(sinks[0]->got.size() + sinks[1]->got.size(), rep.valve_totals.out);
+  EXPECT_EQ(rep.valve_totals.in, rep.sources[0].stats.messages + rep.sources[1].stats.messages);
+  EXPECT_EQ(rep.sources[0].state, rt::AdapterState::Stopped);
+  EXPECT_TRUE(s0->stopped() && s1->stopped());
+}
+
+TEST(Runtime, SigtermStopsGracefully) {
+  rt::Runtime r(test_options(1));
+  auto* s0 = new CountingSource(0, 0, 4);
+  ASSERT_TRUE(r.add_source("a", 0, std::unique_ptr<Source>(s0), std::make_unique<HashPipeline>(8, 1)).ok());
+  auto sinks = add_collecting_sink(r, "out", 1);
+  rt::StopSignals guard(r);
+  ASSERT_TRUE(r.start().ok());
+  while (sinks[0]->received() < 1000) std::this_thread::yield();
+  ASSERT_EQ(std::raise(SIGTERM), 0);
+  r.wait();
+  const rt::Report rep = r.report();
+  EXPECT_TRUE(rep.stop_requested);
+  EXPECT_TRUE(rep.drained());
+  EXPECT_EQ(sinks[0]->got.size(), rep.valve_totals.in);
+}
+
+TEST(Runtime, FailingSourceIsReportedAndTheOthersRun) {
+  rt::Runtime r(test_options(2));
+  ASSERT_TRUE(r.add_source("broken", 0, std::make_unique<CountingSource>(0, 100, 4, /*fail_start=*/true),
+                           std::make_unique<HashPipeline>(8, 1))
+                  .ok());
+  ASSERT_TRUE(
+      r.add_source("good", 1, std::make_unique<CountingSource>(1, 5000, 4), std::make_unique<HashPipeline>(8, 1)).ok());
+  auto sinks = add_collecting_sink(r, "out", 2);
+  ASSERT_TRUE(r.start().ok());
+  r.wait();
+  const rt::Report rep = r.report();
+  EXPECT_EQ(rep.sources[0].state, rt::AdapterState::Failed);
+  EXPECT_NE(rep.sources[0].error.find("cannot open the test feed"), std::string::npos);
+  EXPECT_EQ(rep.sources[1].state, rt::AdapterState::Finished);
+  EXPECT_EQ(sinks[0]->received() + sinks[1]->received(), 5000u);
+  EXPECT_NE(rep.to_text().find("failed"), std::string::npos);
+}
+
+TEST(Runtime, FailingSinkInstanceIsIsolated) {
+  rt::Runtime r(test_options(2));
+  ASSERT_TRUE(
+      r.add_source("a", 0, std::make_unique<CountingSource>(0, 4000, 16), std::make_unique<HashPipeline>(8, 0b11)).ok());
+  auto broken = add_collecting_sink(r, "flaky", 2, /*failing_worker=*/0);
+  auto good = add_collecting_sink(r, "solid", 2);
+  ASSERT_TRUE(r.start().ok());
+  r.wait();
+  const rt::Report rep = r.report();
+  EXPECT_TRUE(rep.drained());
+  EXPECT_EQ(good[0]->received() + good[1]->received(), 4000u);  // the healthy sink got everything
+  ASSERT_EQ(rep.sinks.size(), 2u);
+  EXPECT_EQ(rep.sinks[0].instances[0].state, rt::AdapterState::Failed);
+  EXPECT_NE(rep.sinks[0].instances[0].error.find("subscriber port in use"), std::string::npos);
+  EXPECT_EQ(rep.sinks[0].instances[1].state, rt::AdapterState::Stopped);
+  // What worker 0's instance could not take is counted, the rest went through worker 1's instance.
+  EXPECT_EQ(rep.sinks[0].undeliverable + broken[1]->received(), 4000u);
+  EXPECT_EQ(broken[0]->received(), 0u);
+  EXPECT_GT(rep.sinks[0].undeliverable, 0u);
+}
+
+TEST(Runtime, SinkReportingErrorsRepeatedlyIsStopped) {
+  rt::Options o = test_options(1);
+  o.error_limit = 10;
+  o.housekeeping_ns = 0;  // check on every iteration
+  rt::Runtime r(o);
+  ASSERT_TRUE(
+      r.add_source("a", 0, std::make_unique<CountingSource>(0, 0, 4), std::make_unique<HashPipeline>(8, 0b11)).ok());
+  auto noisy = add_collecting_sink(r, "noisy", 1, -1, /*errors_per_send=*/100);
+  auto quiet = add_collecting_sink(r, "quiet", 1);
+  ASSERT_TRUE(r.start().ok());
+  for (;;) {
+    const rt::Report rep = r.report();
+    if (rep.sinks[0].instances[0].state == rt::AdapterState::Failed) break;
+    std::this_thread::yield();
+  }
+  const std::uint64_t at_failure = quiet[0]->received();
+  while (quiet[0]->received() < at_failure + 5000) std::this_thread::yield();  // the other sink keeps going
+  r.request_stop();
+  r.wait();
+  const rt::Report rep = r.report();
+  EXPECT_EQ(rep.sinks[0].instances[0].state, rt::AdapterState::Failed);
+  EXPECT_NE(rep.sinks[0].instances[0].error.find("errors"), std::string::npos);
+  EXPECT_TRUE(noisy[0]->stopped());
+  EXPECT_GT(rep.sinks[0].undeliverable, 0u);
+  EXPECT_TRUE(rep.drained());
+}
+
+TEST(Runtime, RejectsBadWiringAndOptions) {
+  rt::Options o;
+  o.workers = 0;
+  EXPECT_FALSE(rt::validate(o).ok());
+  o = {};
+  o.slot_bytes = 300;
+  EXPECT_FALSE(rt::validate(o).ok());
+  o = {};
+  o.valves.lanes = 3;
+  EXPECT_FALSE(rt::validate(o).ok());
+
+  rt::Runtime r(test_options(2));
+  EXPECT_FALSE(
+      r.add_source("x", 2, std::make_unique<CountingSource>(0, 1, 1), std::make_unique<HashPipeline>(8, 1)).ok());
+  std::vector<std::unique_ptr<Sink>> one;
+  one.push_back(std::make_unique<CollectingSink>());
+  EXPECT_FALSE(r.add_sink("too-few", std::move(one)).ok());
+
+  rt::Options bad = test_options(1);
+  bad.slot_bytes = 100;
+  rt::Runtime r2(bad);
+  EXPECT_FALSE(r2.start().ok());
+}
+
+TEST(Runtime, NoSourcesEndsAtOnce) {
+  rt::Runtime r(test_options(2));
+  add_collecting_sink(r, "out", 2);
+  ASSERT_TRUE(r.start().ok());
+  r.wait();
+  EXPECT_TRUE(r.finished());
+  EXPECT_TRUE(r.report().drained());
+}
