@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "hypergate/adapter/plugin.hpp"
 #include "hypergate/config/config.hpp"
 #include "hypergate/core/clock.hpp"
 #include "plan.hpp"
@@ -80,7 +81,24 @@ std::optional<gateway::GatewayPlan> load_plan(const char* cmd, const std::string
   return std::move(plan).value();
 }
 
-int cmd_config_check(const std::string& file, const std::vector<std::string>& sets) {
+// Plugins register adapter types, so they load before the plan is built. A library that cannot be
+// loaded is a usage error: the message says which check failed (file, dlopen, symbol, ABI, registration).
+bool load_plugins(const char* cmd, const std::vector<std::string>& libs) {
+  for (const auto& lib : libs) {
+    auto info = adapter::load_plugin(lib);
+    if (!info) {
+      fmt::print(stderr, "hypergate {}: --plugin {}: {}\n", cmd, lib, info.error().message);
+      return false;
+    }
+    fmt::print(stderr, "hypergate {}: plugin {} added {} source type(s), {} sink type(s)\n", cmd, lib,
+               info->sources_added, info->sinks_added);
+  }
+  return true;
+}
+
+int cmd_config_check(const std::string& file, const std::vector<std::string>& sets,
+                     const std::vector<std::string>& plugins) {
+  if (!load_plugins("config check", plugins)) return kExitUsage;
   std::unique_ptr<config::Document> doc;
   auto plan = load_plan("config check", file, sets, doc);
   if (!plan) return kExitUsage;
@@ -89,24 +107,8 @@ int cmd_config_check(const std::string& file, const std::vector<std::string>& se
   return kExitOk;
 }
 
-int cmd_run(const std::string& file, const std::vector<std::string>& sets, gateway::RunOptions& options,
-            const std::string& hlog_interval) {
-  if (auto ns = config::parse_duration_ns(hlog_interval); ns && *ns > 0) {
-    options.hlog_interval_ns = *ns;
-  } else {
-    fmt::print(stderr, "hypergate run: --hlog-interval: expected a duration such as 1s or 500ms, got '{}'\n",
-               hlog_interval);
-    return kExitUsage;
-  }
-  // Plugins must be loaded before the plan is built (they register adapter types); that wiring and
-  // the interval log are not in this loop yet: say so rather than ignore the options silently.
-  for (const auto& lib : options.plugins) {
-    fmt::print(stderr, "hypergate run: note: --plugin {} accepted, plugin loading is not wired yet\n", lib);
-  }
-  if (!options.hlog_path.empty()) {
-    fmt::print(stderr, "hypergate run: note: --hlog {} accepted, interval logs are not wired yet\n",
-               options.hlog_path);
-  }
+int cmd_run(const std::string& file, const std::vector<std::string>& sets, gateway::RunOptions& options) {
+  if (!load_plugins("run", options.plugins)) return kExitUsage;
   std::unique_ptr<config::Document> doc;
   auto plan = load_plan("run", file, sets, doc);
   if (!plan) return kExitUsage;
@@ -141,19 +143,19 @@ int main(int argc, char** argv) {
   check->add_option("FILE", check_file, "TOML configuration file")->required();
   check->add_option("--set", check_sets, "Override a key: --set section.key=value (repeatable)")
       ->type_name("KEY=VALUE");
+  std::vector<std::string> check_plugins;
+  check->add_option("--plugin", check_plugins, "Load an adapter plugin first, so its types validate (repeatable)")
+      ->type_name("LIB.so");
 
   // run
   auto* run = app.add_subcommand("run", "Run a deployment until SIGINT/SIGTERM or until every source is finished");
   std::string run_file;
   std::vector<std::string> run_sets;
   gateway::RunOptions run_options;
-  std::string hlog_interval = "1s";
   run->add_option("-c,--config", run_file, "TOML configuration file")->required();
   run->add_option("--set", run_sets, "Override a key: --set section.key=value (repeatable)")->type_name("KEY=VALUE");
   run->add_option("--plugin", run_options.plugins, "Load an adapter plugin (shared library; repeatable)")
       ->type_name("LIB.so");
-  run->add_option("--hlog", run_options.hlog_path, "Write an HdrHistogram interval log to FILE")->type_name("FILE");
-  run->add_option("--hlog-interval", hlog_interval, "Interval of the histogram log")->capture_default_str()->type_name("DURATION");
   run->add_flag("-q,--quiet", run_options.quiet, "No per-second stats line (totals are still printed)");
 
   // replay
@@ -200,8 +202,8 @@ int main(int argc, char** argv) {
 
   try {
     if (*version) return cmd_version();
-    if (*check) return cmd_config_check(check_file, check_sets);
-    if (*run) return cmd_run(run_file, run_sets, run_options, hlog_interval);
+    if (*check) return cmd_config_check(check_file, check_sets, check_plugins);
+    if (*run) return cmd_run(run_file, run_sets, run_options);
     if (*replay) return not_available("replay", "the market-data gateway");
     if (*hist) return not_available("hist", "the histogram log reader");
   } catch (const std::exception& e) {  // cold path only: report, never crash

@@ -1,10 +1,13 @@
 // build_plan: configuration -> GatewayPlan (see plan.hpp).
 #include "plan.hpp"
 
+#include "hypergate/route/registry.hpp"
+
 #include <algorithm>
 #include <set>
 
 #include "hypergate/adapter/registry.hpp"
+#include "hypergate/route/registry.hpp"
 
 namespace hypergate::gateway {
 
@@ -127,18 +130,55 @@ Result<GatewayPlan> build_plan(config::Document& doc) {
   plan.store = read_store(doc.section("store"));
 
   auto& registry = adapter::Registry::global();
+  const unsigned workers = plan.gateway.workers;
+
+  // Sinks first: pipelines need their names (content and failover rules name sinks).
+  std::uint16_t sink_id = 0;
+  for (config::Section s : doc.instances("sink")) {
+    SinkPlan kp;
+    kp.name = std::string(s.name());
+    const auto type = s.required_string("type");
+    if (sink_id >= route::SinkHealth::kMaxSinks) {
+      s.error("type", "at most 64 sinks (Route::sinks is a 64-bit mask)");
+    } else if (type) {
+      kp.type = *type;
+      if (const auto* factory = registry.sink(*type)) {
+        // One instance per worker; the section is read again for each, so stop at the first error
+        // (its diagnostics are already recorded) rather than repeating it `workers` times.
+        for (unsigned w = 0; w < workers; ++w) {
+          adapter::Context ctx{kp.name, sink_id, workers, w};
+          auto made = call_factory(*factory, s, ctx);
+          if (!made) {
+            s.error("type", "cannot build " + *type + " sink: " + made.error().message);
+            kp.instances.clear();
+            break;
+          }
+          kp.instances.push_back(std::move(made).value());
+        }
+      } else {
+        s.error("type", "unknown sink type '" + *type + "' (registered: " + registered_list(registry.sinks()) + ")");
+      }
+    }
+    s.finish();
+    plan.sinks.push_back(std::move(kp));
+    ++sink_id;
+  }
+  std::vector<std::string> sink_names;
+  for (const auto& k : plan.sinks) sink_names.push_back(k.name);
+
+  auto& pipelines = route::PipelineRegistry::global();
   std::uint16_t source_id = 0;
   for (config::Section s : doc.instances("source")) {
     SourcePlan sp;
     sp.name = std::string(s.name());
     const auto type = s.required_string("type");
+    sp.worker = static_cast<unsigned>(s.integer("worker", source_id % workers, 0, workers - 1));
     sp.pipeline = s.string("pipeline", "passthrough");
-    if (sp.pipeline.empty()) s.error("pipeline", "must name a pipeline");
-    if (s.has("pipeline_options")) sp.pipeline_options = s.table("pipeline_options");
+    config::Section options = s.table("pipeline_options");  // exists() is false when absent: defaults
     if (type) {
       sp.type = *type;
       if (const auto* factory = registry.source(*type)) {
-        adapter::Context ctx{sp.name, source_id, plan.gateway.workers, source_id % plan.gateway.workers};
+        adapter::Context ctx{sp.name, source_id, workers, sp.worker};
         auto made = call_factory(*factory, s, ctx);
         if (made) {
           sp.source = std::move(made).value();
@@ -150,33 +190,28 @@ Result<GatewayPlan> build_plan(config::Document& doc) {
                             ")");
       }
     }
+    if (pipelines.find(sp.pipeline) == nullptr) {
+      std::string known;
+      for (const auto& e : pipelines.list()) known += (known.empty() ? "" : ", ") + e.name;
+      s.error("pipeline", "unknown pipeline '" + sp.pipeline + "' (registered: " + known + ")");
+    } else {
+      route::PipelineContext pctx;
+      pctx.lanes = plan.valves.lanes;
+      pctx.source_id = source_id;
+      pctx.worker = sp.worker;
+      pctx.sink_count = plan.sinks.size();
+      pctx.sink_names = sink_names;
+      pctx.health = plan.health.get();
+      auto made = pipelines.create(sp.pipeline, options, pctx);  // reads and finish()es the options
+      if (made) {
+        sp.pipeline_instance = std::move(made).value();
+      } else {
+        s.error("pipeline", "cannot build pipeline '" + sp.pipeline + "': " + made.error().message);
+      }
+    }
     s.finish();  // after the factory: whatever nobody read is unknown
     plan.sources.push_back(std::move(sp));
     ++source_id;
-  }
-
-  std::uint16_t sink_id = 0;
-  for (config::Section s : doc.instances("sink")) {
-    SinkPlan kp;
-    kp.name = std::string(s.name());
-    const auto type = s.required_string("type");
-    if (type) {
-      kp.type = *type;
-      if (const auto* factory = registry.sink(*type)) {
-        adapter::Context ctx{kp.name, sink_id, plan.gateway.workers, 0};
-        auto made = call_factory(*factory, s, ctx);
-        if (made) {
-          kp.sink = std::move(made).value();
-        } else {
-          s.error("type", "cannot build " + *type + " sink: " + made.error().message);
-        }
-      } else {
-        s.error("type", "unknown sink type '" + *type + "' (registered: " + registered_list(registry.sinks()) + ")");
-      }
-    }
-    s.finish();
-    plan.sinks.push_back(std::move(kp));
-    ++sink_id;
   }
 
   doc.finish();

@@ -3,7 +3,9 @@
 // side effects. build_plan() reads every section ([gateway], [admin], [valves], [store]) and every
 // [source.<name>] / [sink.<name>] instance, looks each instance's `type` up in the adapter Registry
 // and calls its factory (factories read their own keys and open nothing; sockets and files are
-// opened by start()). Each instance section is then finish()ed, so a key no one read is reported as
+// opened by start()). Sinks are built first (one instance per worker), then each source with its
+// pipeline from the route::PipelineRegistry, which is given the sink names for rules that name
+// sinks. Each instance section is then finish()ed, so a key no one read is reported as
 // unknown at its position. `hypergate config check` is exactly build_plan() without running.
 //
 // Errors: every problem becomes a Diagnostic in the document; if there are any, build_plan returns
@@ -18,6 +20,8 @@
 #include "hypergate/adapter/source.hpp"
 #include "hypergate/config/config.hpp"
 #include "hypergate/core/status.hpp"
+#include "hypergate/route/route.hpp"
+#include "hypergate/route/sink_health.hpp"
 
 namespace hypergate::gateway {
 
@@ -55,16 +59,18 @@ struct StoreSettings {
 struct SourcePlan {
   std::string name;                              ///< "feed" for [source.feed]
   std::string type;                              ///< registry type, e.g. "synthetic"
+  unsigned worker = 0;                           ///< owning worker (`worker` key; default round-robin)
   std::string pipeline = "passthrough";          ///< pipeline registry name
-  std::optional<config::Section> pipeline_options;  ///< [source.<name>.pipeline_options] if present
-                                                 ///< (valid while the Document lives; not yet read)
   std::unique_ptr<adapter::Source> source;
+  std::unique_ptr<route::PipelineBase> pipeline_instance;  ///< built from [source.<name>.pipeline_options]
 };
 
+/// A sink has one instance per worker, so that each instance is only ever called from one thread
+/// (the worker draining its lanes); the factory is called once per worker with Context::worker set.
 struct SinkPlan {
   std::string name;
   std::string type;
-  std::unique_ptr<adapter::Sink> sink;
+  std::vector<std::unique_ptr<adapter::Sink>> instances;  ///< instances[w] belongs to worker w
 };
 
 struct GatewayPlan {
@@ -74,6 +80,9 @@ struct GatewayPlan {
   StoreSettings store;
   std::vector<SourcePlan> sources;
   std::vector<SinkPlan> sinks;
+  /// Sink health flags: pipelines (failover routing) read them, the runtime writes them. Heap-held so
+  /// its address stays put when the plan moves.
+  std::unique_ptr<route::SinkHealth> health = std::make_unique<route::SinkHealth>();
 };
 
 [[nodiscard]] std::string_view to_string(GatewaySettings::Idle idle) noexcept;

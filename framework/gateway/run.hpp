@@ -1,9 +1,10 @@
 #pragma once
-// run_gateway: runs a built GatewayPlan until SIGINT/SIGTERM or until every source is finished.
+// run_gateway: runs a built GatewayPlan on the multi-core runtime until SIGINT/SIGTERM or until every
+// source is finished, then drains the valves, flushes the sinks and prints the final report.
 //
-// This is the simple single-threaded loop the gateway starts with: poll each source into a burst,
-// hand the burst to every sink, release it. It will be replaced by the multi-core runtime (workers,
-// pipelines, valves); until then it is honest about what it does: no pipeline, one thread.
+// The plan's adapters and pipelines move into a runtime::Runtime: each source (with its pipeline)
+// on its worker, each sink as one instance per worker. The calling thread only waits and prints a
+// stats line per interval; the workers do the work.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -13,14 +14,13 @@
 namespace hypergate::gateway {
 
 struct RunOptions {
-  std::vector<std::string> plugins;        ///< --plugin LIB.so (loaded by the caller before the plan is built)
-  std::string hlog_path;                   ///< --hlog FILE: HdrHistogram interval log ("" = none)
-  std::uint64_t hlog_interval_ns = 1'000'000'000;  ///< --hlog-interval
-  std::uint64_t stats_interval_ns = 1'000'000'000; ///< one stats line per interval
-  bool quiet = false;                      ///< no periodic stats line (totals are still printed)
+  std::vector<std::string> plugins;                 ///< --plugin LIB.so (loaded before the plan is built)
+  std::uint64_t stats_interval_ns = 1'000'000'000;  ///< one stats line per interval
+  bool quiet = false;                               ///< no periodic stats line (totals are still printed)
 };
 
-/// Returns the process exit code: 0 after a clean stop, 1 if an adapter failed to start.
+/// Returns the process exit code: 0 after a clean stop, 1 if the runtime could not start or an
+/// adapter failed (the others keep running until the end; the report says which failed and why).
 [[nodiscard]] int run_gateway(GatewayPlan& plan, const RunOptions& options);
 
 }  // namespace hypergate::gateway

@@ -139,7 +139,8 @@ TEST_F(CliTest, HelpForEverySubcommand) {
     EXPECT_OUTPUT_HAS(r, "Usage:");
   }
   EXPECT_OUTPUT_HAS(run_binary({"run", "--help"}), "--set");
-  EXPECT_OUTPUT_HAS(run_binary({"run", "--help"}), "--hlog-interval");
+  EXPECT_OUTPUT_HAS(run_binary({"run", "--help"}), "--plugin");
+  EXPECT_OUTPUT_HAS(run_binary({"config", "check", "--help"}), "--plugin");
   EXPECT_OUTPUT_HAS(run_binary({"replay", "--help"}), "--book-json");
   EXPECT_OUTPUT_HAS(run_binary({"hist", "--help"}), "--csv");
 }
@@ -153,10 +154,42 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(run_binary({"run"}).exit_code, 2);  // --config is required
   EXPECT_EQ(run_binary({"config", "check"}).exit_code, 2);
   EXPECT_EQ(run_binary({"version", "--bogus"}).exit_code, 2);
-  const Outcome interval = run_binary({"run", "--config", kDefaultConfig, "--hlog-interval", "soon"});
-  EXPECT_EQ(interval.exit_code, 2);
-  EXPECT_OUTPUT_HAS(interval, "--hlog-interval");
+  const Outcome plugin = run_binary({"run", "--config", kDefaultConfig, "--plugin", "/nonexistent/libnope.so"});
+  EXPECT_EQ(plugin.exit_code, 2);
+  EXPECT_OUTPUT_HAS(plugin, "/nonexistent/libnope.so");
 }
+
+#ifdef HG_EXAMPLE_PLUGIN
+// The example plugin end to end through the real binary: its types are unknown without --plugin,
+// validate with it, and a run moves every line of the input file into the collect sink's file
+// through the "validated" pipeline (which denies one key).
+TEST_F(CliTest, RunLoadsAPluginAndUsesItsAdapters) {
+  const std::string input = write("lines.txt", "AAPL 1\nMSFT 2\nTEST 3\nAAPL 4\n");
+  const std::string output = dir_ + "/collected.txt";
+  files_.push_back(output);
+  const std::string path = write("plugin.toml", "[source.lines]\ntype = \"example.lines\"\npath = \"" + input +
+                                                    "\"\npipeline = \"validated\"\n[source.lines.pipeline_options]\n"
+                                                    "key = \"first_word\"\ndeny_keys = [\"TEST\"]\n"
+                                                    "[sink.audit]\ntype = \"example.collect\"\npath = \"" +
+                                                    output + "\"\n");
+  const Outcome without = run_binary({"config", "check", path});
+  EXPECT_EQ(without.exit_code, 2);
+  EXPECT_OUTPUT_HAS(without, "unknown source type 'example.lines'");
+  const Outcome check = run_binary({"config", "check", path, "--plugin", HG_EXAMPLE_PLUGIN});
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  const Outcome r = run_binary({"run", "--config", path, "--plugin", HG_EXAMPLE_PLUGIN});
+  ASSERT_FALSE(r.hung) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_OUTPUT_HAS(r, "totals: 4 messages in");
+  EXPECT_OUTPUT_HAS(r, "rejected 1");
+  std::ifstream in(output);
+  std::string collected((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(collected.find("AAPL 1"), std::string::npos) << collected;
+  EXPECT_NE(collected.find("MSFT 2"), std::string::npos) << collected;
+  EXPECT_NE(collected.find("AAPL 4"), std::string::npos) << collected;
+  EXPECT_EQ(collected.find("TEST 3"), std::string::npos) << collected;
+}
+#endif
 
 TEST_F(CliTest, ConfigCheckDefaultIsValid) {
   const Outcome r = run_binary({"config", "check", kDefaultConfig});

@@ -42,3 +42,9 @@ if(TARGET plugin_test)
   set_tests_properties(plugin_out_of_tree PROPERTIES LABELS integration TIMEOUT 300)
   add_dependencies(integration_tests plugin_test)
 endif()
+
+# cli_test drives `hypergate run --plugin` with the example plugin.
+if(TARGET cli_test)
+  add_dependencies(cli_test hypergate_example_plugin)
+  target_compile_definitions(cli_test PRIVATE HG_EXAMPLE_PLUGIN="$<TARGET_FILE:hypergate_example_plugin>")
+endif()

@@ -534,7 +534,7 @@ TEST(ConfigPlan, DefaultDeploymentBuilds) {
   ASSERT_NE(plan->sources[0].source, nullptr);
   ASSERT_EQ(plan->sinks.size(), 1u);
   EXPECT_EQ(plan->sinks[0].type, "null");
-  ASSERT_NE(plan->sinks[0].sink, nullptr);
+  ASSERT_NE(plan->sinks[0].instances.at(0), nullptr);
 }
 
 TEST(ConfigPlan, DefaultsWhenSectionsAreAbsent) {
@@ -574,9 +574,10 @@ slots = 1024
 path = "/tmp/store.bin"
 [source.s]
 type = "synthetic"
-pipeline = "itch"
+pipeline = "validated"
+worker = 1
 [source.s.pipeline_options]
-depth = 3
+max_length = 3
 [sink.n]
 type = "null"
 )");
@@ -596,9 +597,12 @@ type = "null"
   EXPECT_EQ(plan->store.slots, 1024u);
   EXPECT_EQ(plan->store.path, "/tmp/store.bin");
   ASSERT_EQ(plan->sources.size(), 1u);
-  EXPECT_EQ(plan->sources[0].pipeline, "itch");
-  ASSERT_TRUE(plan->sources[0].pipeline_options.has_value());
-  EXPECT_EQ(plan->sources[0].pipeline_options->integer("depth", 0, 0, 9), 3);
+  EXPECT_EQ(plan->sources[0].pipeline, "validated");
+  EXPECT_EQ(plan->sources[0].worker, 1u);
+  ASSERT_NE(plan->sources[0].pipeline_instance, nullptr);
+  EXPECT_EQ(plan->sources[0].pipeline_instance->name(), "validated");
+  ASSERT_EQ(plan->sinks.size(), 1u);
+  EXPECT_EQ(plan->sinks[0].instances.size(), 2u);  // one per worker
 }
 
 TEST(ConfigPlan, ReportsEveryProblemWithPositions) {
@@ -698,7 +702,7 @@ type = "null"
   auto plan = build_plan(*doc);
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   adapter::Source& src = *plan->sources[0].source;
-  adapter::Sink& sink = *plan->sinks[0].sink;
+  adapter::Sink& sink = *plan->sinks[0].instances.at(0);
   EXPECT_EQ(src.type(), "synthetic");
   EXPECT_EQ(sink.type(), "null");
   ASSERT_TRUE(src.start().ok());

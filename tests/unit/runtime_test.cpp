@@ -357,6 +357,38 @@ TEST(Runtime, FailingSinkInstanceIsIsolated) {
   EXPECT_GT(rep.sinks[0].undeliverable, 0u);
 }
 
+TEST(Runtime, AllSinksRouteReachesExactlyTheAddedSinks) {
+  // route::kAllSinks sets all 64 bits; with one sink, the other 63 bits are not sinks and must not be
+  // counted as messages routed to unknown sinks (they are not a routing error).
+  rt::Runtime r(test_options(1));
+  ASSERT_TRUE(r.add_source("a", 0, std::make_unique<CountingSource>(0, 1000, 4),
+                           std::make_unique<HashPipeline>(8, hg::route::kAllSinks))
+                  .ok());
+  auto only = add_collecting_sink(r, "only", 1);
+  ASSERT_TRUE(r.start().ok());
+  r.wait();
+  const rt::Report rep = r.report();
+  EXPECT_EQ(only[0]->received(), 1000u);
+  EXPECT_EQ(rep.unknown_sink_messages, 0u);
+  EXPECT_EQ(rep.to_text().find("unknown sinks"), std::string::npos);
+}
+
+TEST(Runtime, FailedSinkIsMarkedUnhealthyForFailoverRouting) {
+  hg::route::SinkHealth health;
+  rt::Options o = test_options(2);
+  o.health = &health;
+  rt::Runtime r(o);
+  ASSERT_TRUE(
+      r.add_source("a", 0, std::make_unique<CountingSource>(0, 400, 4), std::make_unique<HashPipeline>(8, 0b11)).ok());
+  add_collecting_sink(r, "flaky", 2, /*failing_worker=*/1);
+  add_collecting_sink(r, "solid", 2);
+  ASSERT_TRUE(health.healthy(0));
+  ASSERT_TRUE(r.start().ok());
+  r.wait();
+  EXPECT_FALSE(health.healthy(0));  // one failed instance marks the sink unhealthy
+  EXPECT_TRUE(health.healthy(1));
+}
+
 TEST(Runtime, SinkReportingErrorsRepeatedlyIsStopped) {
   rt::Options o = test_options(1);
   o.error_limit = 10;

@@ -86,6 +86,8 @@ struct SourceEntry {
 
 struct SinkInstance {
   std::unique_ptr<adapter::Sink> sink;
+  std::uint16_t sink_id = 0;           // index of its SinkEntry (bit in Route::sinks)
+  route::SinkHealth* health = nullptr;  // Options::health
   std::atomic<AdapterState> state{AdapterState::Created};  // as SourceEntry::state
   std::string error;
   Counter undeliverable;
@@ -198,7 +200,12 @@ void fail_source(SourceEntry& se, std::string why) noexcept {
   se.state.store(AdapterState::Failed, std::memory_order_release);  // pairs with report()'s acquire
 }
 
+void mark_unhealthy(const SinkInstance& si) noexcept {
+  if (si.health != nullptr) si.health->set_healthy(si.sink_id, false);
+}
+
 void fail_sink(SinkInstance& si, std::string why) noexcept {
+  mark_unhealthy(si);
   si.live = false;
   si.sink->stop();
   si.error = std::move(why);
@@ -300,6 +307,7 @@ void run_worker(State& st, Worker& w, Engine& eng) {
       si.state.store(AdapterState::Running, std::memory_order_release);
     } else {
       si.error = "start failed: " + r.error().message;
+      mark_unhealthy(si);
       si.state.store(AdapterState::Failed, std::memory_order_release);
     }
   }
@@ -518,6 +526,8 @@ Result<std::uint16_t> Runtime::add_sink(std::string name, std::vector<std::uniqu
     if (e->type.empty()) e->type = std::string(s->type());
     auto si = std::make_unique<SinkInstance>();
     si->sink = std::move(s);
+    si->sink_id = static_cast<std::uint16_t>(st.sinks.size());
+    si->health = st.opt.health;
     e->instances.push_back(std::move(si));
   }
   st.sinks.push_back(std::move(e));
@@ -530,6 +540,7 @@ Result<void> Runtime::start() {
   if (auto ok = validate(st.opt); !ok) return ok.error();
   valve::Options vo = st.opt.valves;
   vo.producers = vo.consumers = st.opt.workers;
+  vo.sinks = static_cast<std::uint32_t>(st.sinks.size());  // kAllSinks reaches exactly the added sinks
   Result<void> made = Error{Status::InvalidArgument, "slot size"};
   switch (st.opt.slot_bytes) {
     case 128: made = make_engine<128>(st.engine, vo); break;

@@ -35,6 +35,7 @@ Result<void> validate(const Options& o) {
     return invalid("valves.producers must be in 1..64, got " + std::to_string(o.producers));
   if (o.consumers < 1 || o.consumers > 64)
     return invalid("valves.consumers must be in 1..64, got " + std::to_string(o.consumers));
+  if (o.sinks > 64) return invalid("at most 64 sinks (Route::sinks is a 64-bit mask), got " + std::to_string(o.sinks));
   if (!power_of_two(o.ring_capacity) || o.ring_capacity < 2 || o.ring_capacity > (1u << 20))
     return invalid("valves.capacity must be a power of two in 2..1048576, got " + std::to_string(o.ring_capacity));
   if (!power_of_two(o.conflation_capacity) || o.conflation_capacity > (1u << 20))

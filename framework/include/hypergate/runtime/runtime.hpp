@@ -46,6 +46,7 @@
 #include "hypergate/adapter/source.hpp"
 #include "hypergate/core/status.hpp"
 #include "hypergate/route/route.hpp"
+#include "hypergate/route/sink_health.hpp"
 #include "hypergate/valve/options.hpp"
 #include "hypergate/valve/valve_engine.hpp"
 
@@ -67,6 +68,10 @@ struct Options {
   std::uint64_t housekeeping_ns = 1'000'000;
   std::uint64_t error_limit = 1000;
   std::uint64_t error_window_ns = 1'000'000'000;
+  /// Health flags read by failover routing: the runtime marks sink i unhealthy when any of its
+  /// instances fails (start error, or more than error_limit errors within error_window_ns).
+  /// Not owned; may be null. Must outlive the runtime.
+  route::SinkHealth* health = nullptr;
   std::string thread_name = "hg";    ///< workers are named "<name>-w<i>", the stats thread "<name>-stats"
 };
 

@@ -40,6 +40,8 @@ struct Options {
   std::uint32_t consumers = 1;             ///< threads that drain; lane l belongs to consumer l % consumers
   std::uint32_t ring_capacity = 4096;      ///< messages per (producer, lane) ring; power of two, 2..2^20
   std::uint32_t conflation_capacity = 1024;///< keys per (producer, lane) conflation table; power of two
+  std::uint32_t sinks = 64;                ///< sinks that exist (0..64): Route::sinks bits at or above are
+                                           ///< ignored, so route::kAllSinks means "every configured sink"
   std::uint32_t burst = 32;                ///< messages a consumer takes from a ring at once, 1..32
   CollisionPolicy policy = CollisionPolicy::Drop;  ///< for lanes outside every group
   std::uint64_t spin_ns = 10'000;

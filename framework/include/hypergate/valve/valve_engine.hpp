@@ -261,7 +261,7 @@ class ValveEngine {
       ls.pending = static_cast<std::uint32_t>(n);
       std::uint64_t sinks = 0;
       for (std::size_t i = 0; i < n; ++i) sinks |= ls.scratch[i].h.sinks;
-      ls.todo_sinks = sinks;
+      ls.todo_sinks = sinks & sink_mask_;  // bits of sinks that do not exist (kAllSinks) are not sends
       for (std::uint64_t b = sinks; b != 0; b &= b - 1) ls.cursor[std::countr_zero(b)] = 0;
       if (!send_pending(ls, c)) {
         ls.next_producer = p;  // resume fairness from here once the batch is through
@@ -414,6 +414,7 @@ class ValveEngine {
         producers_(o.producers),
         consumers_(o.consumers),
         burst_(o.burst),
+        sink_mask_(o.sinks >= 64 ? ~0ull : (1ull << o.sinks) - 1),
         ring_capacity_(o.ring_capacity),
         lane_group_(o.lanes, 0),
         groups_(o.groups.size() + 1),
@@ -622,6 +623,7 @@ class ValveEngine {
   std::uint32_t producers_;
   std::uint32_t consumers_;
   std::uint32_t burst_;
+  std::uint64_t sink_mask_;  // bit i set when sink i exists (Options::sinks)
   std::uint64_t ring_capacity_;
   std::vector<std::uint32_t> lane_group_;
   std::vector<Group> groups_;
