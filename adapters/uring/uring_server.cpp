@@ -49,7 +49,8 @@ Error sys_error(const std::string& what, int err) {
 
 }  // namespace
 
-Result<int> open_listener(const std::string& host, std::uint16_t port, int backlog, std::uint16_t* bound_port) {
+Result<int> open_listener(const std::string& host, std::uint16_t port, int backlog, std::uint16_t* bound_port,
+                          bool reuse_port) {
   sockaddr_storage addr{};
   socklen_t len = 0;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
@@ -81,7 +82,7 @@ Result<int> open_listener(const std::string& host, std::uint16_t port, int backl
   if (fd < 0) return sys_error("socket", errno);
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // rebind at once after a crash
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));  // one listener per worker
+  if (reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));  // one listener per worker
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));  // inherited by accepted sockets
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     const int err = errno;
@@ -137,7 +138,7 @@ Result<void> UringServer::start() {
   if (opt_.max_connections == 0 || opt_.input_bytes < 2 * opt_.buffer_size || opt_.output_bytes == 0) {
     return Error{Status::InvalidArgument, "max_connections > 0, input_bytes >= 2 * buffer_size required"};
   }
-  auto listener = open_listener(opt_.host, opt_.port, opt_.backlog, &port_);
+  auto listener = open_listener(opt_.host, opt_.port, opt_.backlog, &port_, opt_.reuse_port);
   if (!listener) return listener.error();
   listen_fd_ = listener.value();
 
@@ -612,7 +613,7 @@ EpollEchoServer::EpollEchoServer(ServerOptions options) : opt_(std::move(options
 EpollEchoServer::~EpollEchoServer() { stop(); }
 
 Result<void> EpollEchoServer::start() {
-  auto listener = open_listener(opt_.host, opt_.port, opt_.backlog, &port_);
+  auto listener = open_listener(opt_.host, opt_.port, opt_.backlog, &port_, opt_.reuse_port);
   if (!listener) return listener.error();
   listen_fd_ = listener.value();
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);

@@ -59,6 +59,9 @@ struct ServerOptions {
   std::uint32_t input_bytes = 64 * 1024;   ///< per-connection buffer for partial messages
   std::uint32_t output_bytes = 64 * 1024;  ///< per-connection buffer for replies
   int backlog = 4096;
+  /// SO_REUSEPORT: on for per-worker listeners sharing one port; off for a single listener (admin)
+  /// that must fail loudly when another process already holds the port.
+  bool reuse_port = true;
 };
 
 /// Counters; written by the loop thread only, read from anywhere with relaxed loads.
@@ -239,9 +242,9 @@ class EpollEchoServer {
   std::unique_ptr<char[]> mem_;
 };
 
-/// Opens a non-blocking TCP listener with SO_REUSEADDR, SO_REUSEPORT and TCP_NODELAY; returns the fd
-/// and the bound port. Shared by both servers.
+/// Opens a non-blocking TCP listener with SO_REUSEADDR, TCP_NODELAY and (if reuse_port) SO_REUSEPORT;
+/// returns the fd and the bound port. Shared by both servers.
 [[nodiscard]] Result<int> open_listener(const std::string& host, std::uint16_t port, int backlog,
-                                        std::uint16_t* bound_port);
+                                        std::uint16_t* bound_port, bool reuse_port = true);
 
 }  // namespace hypergate::uring

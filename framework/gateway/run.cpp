@@ -6,8 +6,11 @@
 #include <atomic>
 #include <csignal>
 #include <ctime>
+#include <memory>
+#include <string>
 #include <thread>
 
+#include "http/admin_server.hpp"
 #include "hypergate/core/clock.hpp"
 #include "hypergate/runtime/runtime.hpp"
 
@@ -111,6 +114,26 @@ int run_gateway(GatewayPlan& plan, const RunOptions& options) {
              plan.sinks.size(), plan.gateway.workers);
   std::fflush(stdout);
 
+  // The admin listener reads rt.report() (mutex-guarded, any thread) on its own thread; it lives
+  // while the runtime runs and is stopped after the workers have ended (its destructor, at the latest).
+  std::unique_ptr<http::AdminServer> admin;
+  if (plan.admin.enabled) {
+    http::AdminOptions ao;
+    ao.host = plan.admin.listen.host;
+    ao.port = plan.admin.listen.port;
+    admin = std::make_unique<http::AdminServer>(std::move(ao), [&rt] { return rt.report(); });
+    if (auto r = admin->start(); !r) {
+      fmt::print(stderr, "hypergate run: {}\n", r.error().message);
+      rt.request_stop();
+      rt.wait();
+      return 1;
+    }
+    const std::string& host = plan.admin.listen.host;
+    fmt::print("hypergate: admin on http://{}:{}\n", host.find(':') != std::string::npos ? "[" + host + "]" : host,
+               admin->port());
+    std::fflush(stdout);
+  }
+
   // wait() joins the workers; it runs on its own thread so this one can print a line per interval.
   std::atomic<bool> done{false};
   std::thread waiter([&] {
@@ -134,6 +157,7 @@ int run_gateway(GatewayPlan& plan, const RunOptions& options) {
     }
   }
   waiter.join();
+  if (admin) admin->stop();
 
   const runtime::Report report = rt.report();
   const int sig = g_signal;

@@ -74,7 +74,8 @@ class Gateway {
     port_ = free_port(SOCK_STREAM);
     statsd_port_ = free_port(SOCK_DGRAM);
     config_ = dir_ + "/catchall.toml";
-    std::ofstream(config_) << "[gateway]\nworkers = 1\n\n[source.catchall]\ntype = \"http.catchall\"\n"
+    // admin on an ephemeral port: tests run in parallel and must not compete for 9901.
+    std::ofstream(config_) << "[gateway]\nworkers = 1\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[source.catchall]\ntype = \"http.catchall\"\n"
                            << "listen = \"127.0.0.1:" << port_ << "\"\n"
                            << "statsd = \"127.0.0.1:" << statsd_port_ << "\"\n"
                            << "statsd_prefix = \"hgtest\"\nstatsd_interval = \"200ms\"\n"

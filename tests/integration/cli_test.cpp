@@ -24,6 +24,8 @@ namespace {
 
 const std::string kBinary = HG_BINARY_DIR "/framework/gateway/hypergate";
 const std::string kDefaultConfig = HG_SOURCE_DIR "/configs/default.toml";
+// Runs bind the admin listener on an ephemeral port, so parallel tests never share 9901.
+const std::string kEphemeralAdmin = "admin.listen=127.0.0.1:0";
 
 // A hang guard, not a timing assertion: a child that outlives it is killed and the test fails.
 constexpr int kHangGuardMs = 60'000;
@@ -177,7 +179,7 @@ TEST_F(CliTest, RunLoadsAPluginAndUsesItsAdapters) {
   EXPECT_OUTPUT_HAS(without, "unknown source type 'example.lines'");
   const Outcome check = run_binary({"config", "check", path, "--plugin", HG_EXAMPLE_PLUGIN});
   EXPECT_EQ(check.exit_code, 0) << check.output;
-  const Outcome r = run_binary({"run", "--config", path, "--plugin", HG_EXAMPLE_PLUGIN});
+  const Outcome r = run_binary({"run", "--config", path, "--plugin", HG_EXAMPLE_PLUGIN, "--set", kEphemeralAdmin});
   ASSERT_FALSE(r.hung) << r.output;
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_OUTPUT_HAS(r, "totals: 4 messages in");
@@ -268,7 +270,7 @@ count = 1000
 [sink.out]
 type = "null"
 )");
-  const Outcome r = run_binary({"run", "--config", path});
+  const Outcome r = run_binary({"run", "--config", path, "--set", kEphemeralAdmin});
   ASSERT_FALSE(r.hung) << r.output;
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_OUTPUT_HAS(r, "all sources finished");
@@ -278,7 +280,8 @@ type = "null"
 }
 
 TEST_F(CliTest, RunStopsOnSigtermAndPrintsTotals) {
-  const Outcome r = run_binary({"run", "--config", kDefaultConfig, "--set", "source.synth.rate=20000"},
+  const Outcome r = run_binary({"run", "--config", kDefaultConfig, "--set", "source.synth.rate=20000", "--set",
+                                kEphemeralAdmin},
                                [](pid_t pid, const std::string& so_far) {
                                  // Handlers are installed before this line is printed.
                                  if (so_far.find("hypergate: running") == std::string::npos) return false;

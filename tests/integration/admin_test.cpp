@@ -1,0 +1,287 @@
+// The admin listener of the real `hypergate` binary, driven with real curl: /health, /metrics
+// (Prometheus text with a moving source counter), /stats (JSON that Python's json module accepts),
+// 404, 405, HEAD, a clean exit on SIGTERM; and an admin port already taken -> exit 1 naming it.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+const std::string kBinary = HG_BINARY_DIR "/framework/gateway/hypergate";
+// A hang guard, not a timing assertion: a child that outlives it is killed and the test fails.
+constexpr int kHangGuardMs = 60'000;
+
+/// The gateway as a child process, its stdout and stderr captured through one pipe.
+class Gateway {
+ public:
+  explicit Gateway(const std::vector<std::string>& args) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+    std::vector<std::string> argv_s{kBinary};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int rc = posix_spawn(&pid_, kBinary.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    if (rc != 0) {
+      close(fds[0]);
+      pid_ = -1;
+      return;
+    }
+    fd_ = fds[0];
+  }
+  ~Gateway() {
+    if (pid_ > 0 && !reaped_) {
+      kill(pid_, SIGKILL);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+    if (fd_ >= 0) close(fd_);
+  }
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  [[nodiscard]] bool spawned() const { return pid_ > 0; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  [[nodiscard]] const std::string& output() const { return output_; }
+
+  /// Reads output until `text` appears (true) or the output ends / the guard expires (false).
+  bool wait_for(const std::string& text) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kHangGuardMs);
+    while (output_.find(text) == std::string::npos) {
+      if (!read_some(deadline)) return false;
+    }
+    return true;
+  }
+
+  /// Waits for a line starting with `prefix` and stores the rest of it (without the newline) in `rest`.
+  bool wait_line(const std::string& prefix, std::string* rest) {
+    if (!wait_for(prefix)) return false;
+    const std::size_t at = output_.find(prefix) + prefix.size();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kHangGuardMs);
+    while (output_.find('\n', at) == std::string::npos) {
+      if (!read_some(deadline)) return false;
+    }
+    *rest = output_.substr(at, output_.find('\n', at) - at);
+    return true;
+  }
+
+  /// Reads to the end of the output and reaps the child; returns its exit code (-1: killed/hung).
+  int wait_exit() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kHangGuardMs);
+    while (read_some(deadline)) {
+    }
+    if (std::chrono::steady_clock::now() >= deadline) kill(pid_, SIGKILL);
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0) {
+    }
+    reaped_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+ private:
+  bool read_some(std::chrono::steady_clock::time_point deadline) {
+    for (;;) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+      if (left <= 0 || fd_ < 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = read(fd_, buf, sizeof buf);
+      if (n <= 0) return false;  // EOF: the child exited
+      output_.append(buf, static_cast<std::size_t>(n));
+      return true;
+    }
+  }
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  bool reaped_ = false;
+  std::string output_;
+};
+
+struct CurlResult {
+  int status = 0;
+  std::string body;
+  std::string headers;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// Runs real curl; `extra` is inserted before the URL (e.g. "-X POST").
+CurlResult curl(const std::string& dir, const std::string& extra, const std::string& url) {
+  const std::string body = dir + "/body", headers = dir + "/headers";
+  const std::string cmd = "curl -s --max-time 20 -o " + body + " -D " + headers + " -w '%{http_code}' " + extra +
+                          " '" + url + "'";
+  CurlResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[64] = {};
+  const std::size_t n = fread(buf, 1, sizeof buf - 1, p);
+  pclose(p);
+  r.status = std::atoi(std::string(buf, n).c_str());
+  r.body = slurp(body);
+  r.headers = slurp(headers);
+  std::remove(body.c_str());
+  std::remove(headers.c_str());
+  return r;
+}
+
+class AdminTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/hg_admin_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    config_ = dir_ + "/gateway.toml";
+  }
+  void TearDown() override {
+    std::remove(config_.c_str());
+    rmdir(dir_.c_str());
+  }
+  void write_config(const std::string& listen) {
+    std::ofstream(config_) << "[gateway]\nworkers = 1\n\n[admin]\nlisten = \"" << listen
+                           << "\"\n\n[source.synth]\ntype = \"synthetic\"\nrate = 1000\n\n[sink.discard]\ntype = \"null\"\n";
+  }
+  std::string dir_;
+  std::string config_;
+};
+
+/// A listening loopback socket WITHOUT SO_REUSEPORT (so nobody else can share its port); -1 on failure.
+// The holder sets SO_REUSEPORT, as another gateway's listeners do: the admin listener must still
+// refuse to share its port (it does not set SO_REUSEPORT), so two gateways cannot split /metrics.
+int listen_loopback(std::uint16_t* port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd, 4) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+TEST_F(AdminTest, ServesHealthMetricsStatsAndStopsOnSigterm) {
+  // Port 0: the kernel picks a free port and the gateway prints the one it got (no race with other tests).
+  write_config("127.0.0.1:0");
+  Gateway gw({"run", "--config", config_});
+  ASSERT_TRUE(gw.spawned());
+  std::string port;
+  ASSERT_TRUE(gw.wait_line("hypergate: admin on http://127.0.0.1:", &port)) << gw.output();
+  ASSERT_FALSE(port.empty());
+  ASSERT_NE(port, "0");
+  const std::string base = "http://127.0.0.1:" + port;
+
+  const CurlResult h = curl(dir_, "", base + "/health");
+  EXPECT_EQ(h.status, 200) << h.headers;
+  EXPECT_EQ(h.body, "ok\n");
+
+  // The synthetic source runs at 1000/s: poll /metrics until its counter is positive (bounded).
+  std::uint64_t messages = 0;
+  CurlResult metrics;
+  const std::regex counter_re("\nhypergate_source_messages_total\\{source=\"synth\"\\} ([0-9]+)\n");
+  for (int attempt = 0; attempt < 200 && messages == 0; ++attempt) {
+    metrics = curl(dir_, "", base + "/metrics");
+    ASSERT_EQ(metrics.status, 200) << metrics.headers;
+    std::smatch c;
+    ASSERT_TRUE(std::regex_search(metrics.body, c, counter_re)) << metrics.body;
+    messages = std::stoull(c[1].str());
+    if (messages == 0) usleep(50'000);
+  }
+  EXPECT_GT(messages, 0u) << metrics.body;
+  EXPECT_NE(metrics.body.find("# TYPE hypergate_source_messages_total counter\n"), std::string::npos);
+  EXPECT_NE(metrics.body.find("# TYPE hypergate_poll_to_pipeline_ns summary\n"), std::string::npos);
+  EXPECT_NE(metrics.headers.find("text/plain; version=0.0.4"), std::string::npos) << metrics.headers;
+
+  const CurlResult stats = curl(dir_, "", base + "/stats");
+  EXPECT_EQ(stats.status, 200);
+  {
+    const std::string json_path = dir_ + "/stats.json";
+    std::ofstream(json_path) << stats.body;
+    const std::string cmd = "python3 -c 'import json,sys; d = json.load(sys.stdin); "
+                            "sys.exit(0 if d[\"sources\"][0][\"name\"] == \"synth\" else 3)' < " +
+                            json_path;
+    const int rc = std::system(cmd.c_str());
+    EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << stats.body;
+    std::remove(json_path.c_str());
+  }
+
+  const CurlResult head = curl(dir_, "-I", base + "/metrics");
+  EXPECT_EQ(head.status, 200);
+  // curl -I writes the header block to the output file too: there must be nothing else.
+  EXPECT_EQ(head.body.find("# HELP"), std::string::npos) << head.body;
+  ASSERT_GE(head.body.size(), 4u);
+  EXPECT_EQ(head.body.substr(head.body.size() - 4), "\r\n\r\n") << head.body;
+  EXPECT_NE(head.headers.find("Content-Length: "), std::string::npos) << head.headers;
+
+  EXPECT_EQ(curl(dir_, "", base + "/nope").status, 404);
+  const CurlResult post = curl(dir_, "-X POST -d x=1", base + "/metrics");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_NE(post.headers.find("Allow: GET, HEAD"), std::string::npos) << post.headers;
+  // Still serving after the error answers.
+  EXPECT_EQ(curl(dir_, "", base + "/health").status, 200);
+
+  ASSERT_EQ(kill(gw.pid(), SIGTERM), 0);
+  EXPECT_EQ(gw.wait_exit(), 0) << gw.output();
+  EXPECT_NE(gw.output().find("stopped (SIGTERM)"), std::string::npos) << gw.output();
+}
+
+TEST_F(AdminTest, AdminPortTakenExitsOne) {
+  std::uint16_t port = 0;
+  const int holder = listen_loopback(&port);
+  ASSERT_GE(holder, 0);
+  const std::string listen = "127.0.0.1:" + std::to_string(port);
+  write_config(listen);
+  Gateway gw({"run", "--config", config_});
+  ASSERT_TRUE(gw.spawned());
+  const int code = gw.wait_exit();
+  close(holder);
+  EXPECT_EQ(code, 1) << gw.output();
+  EXPECT_NE(gw.output().find("admin listener " + listen + ": Address already in use"), std::string::npos)
+      << gw.output();
+  EXPECT_EQ(gw.output().find("admin on"), std::string::npos) << gw.output();
+}
+
+TEST_F(AdminTest, DisabledAdminDoesNotListen) {
+  write_config("127.0.0.1:0");
+  Gateway gw({"run", "--config", config_, "--set", "admin.enabled=false", "--set", "source.synth.count=100"});
+  ASSERT_TRUE(gw.spawned());
+  EXPECT_EQ(gw.wait_exit(), 0) << gw.output();
+  EXPECT_EQ(gw.output().find("admin on"), std::string::npos) << gw.output();
+}
+
+}  // namespace
