@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# tests/bench/http.sh [--json FILE]   (run through: scripts/bench.sh http [--json FILE])
+# Catch-all RPS: hypergate's `http.catchall` (Vrypt) against nginx with one worker returning the same
+# body (`return 200 "Vrypt"`), in the same run. Each server is pinned to core 0 and runs alone (the
+# other is stopped: hypergate busy-polls its core); wrk is pinned to core 1 with one thread and 50
+# connections for 5 s, 3 repetitions per (server, mode), plain and pipelined (16 requests per write,
+# tests/bench/pipeline.lua). Prints impl, mode, median/min/max req/s; --json FILE writes the same.
+# Builds only the `hypergate` target (release preset). Kills everything it started on exit.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+json=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --json) json=$2; shift 2 ;;
+    *) echo "http.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+
+reps=${HG_HTTP_REPS:-3}
+duration=${HG_HTTP_DURATION:-5s}
+conns=${HG_HTTP_CONNS:-50}
+
+for tool in wrk nginx taskset curl; do
+  command -v "$tool" >/dev/null || { echo "http.sh: '$tool' not found (scripts/setup.sh installs it)" >&2; exit 1; }
+done
+
+cmake --build --preset release --target hypergate >/dev/null
+binary=build/release/framework/gateway/hypergate
+lua=$(pwd)/tests/bench/pipeline.lua
+
+tmp=$(mktemp -d /tmp/hg_http_bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A loopback port nobody listens on (connection refused = free).
+free_port() {
+  local p
+  for _ in $(seq 1 100); do
+    p=$(( 20000 + RANDOM % 40000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  echo "http.sh: no free port found" >&2; return 1
+}
+
+wait_ready() {  # port name
+  for _ in $(seq 1 100); do
+    if [ "$(curl -s -m 1 "http://127.0.0.1:$1/" 2>/dev/null)" = "Vrypt" ]; then return 0; fi
+    sleep 0.1
+  done
+  echo "http.sh: $2 did not answer on port $1" >&2; return 1
+}
+
+stop_server() {  # pid
+  kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+declare -A results  # "impl mode" -> space-separated req/s of each repetition
+
+run_wrk() {  # impl mode port
+  local impl=$1 mode=$2 port=$3 out rps
+  local args=(-t1 "-c$conns" "-d$duration" --latency)
+  [ "$mode" = "pipeline16" ] && args+=(-s "$lua")
+  for r in $(seq 1 "$reps"); do
+    out=$(taskset -c 1 wrk "${args[@]}" "http://127.0.0.1:$port/" 2>&1)
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    [ -n "$rps" ] || { echo "http.sh: wrk gave no result for $impl $mode:" >&2; echo "$out" >&2; exit 1; }
+    if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+      echo "warning: $impl $mode rep $r: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | xargs)" >&2
+    fi
+    results["$impl $mode"]+="$rps "
+  done
+}
+
+# --- hypergate: http.catchall on one busy-polling worker pinned to core 0 ---
+hg_port=$(free_port)
+cat >"$tmp/hypergate.toml" <<TOML
+[gateway]
+workers = 1
+cores = [0]
+idle = "busy"
+
+[source.catchall]
+type = "http.catchall"
+listen = "127.0.0.1:$hg_port"
+statsd_interval = "0s"
+
+[sink.discard]
+type = "null"
+TOML
+taskset -c 0 "$binary" run --config "$tmp/hypergate.toml" >"$tmp/hypergate.log" 2>&1 &
+hg_pid=$!; pids+=("$hg_pid")
+wait_ready "$hg_port" hypergate || { cat "$tmp/hypergate.log" >&2; exit 1; }
+run_wrk hypergate plain "$hg_port"
+run_wrk hypergate pipeline16 "$hg_port"
+stop_server "$hg_pid"
+
+# --- nginx: one worker, same body, pinned to core 0 ---
+ng_port=$(free_port)
+mkdir -p "$tmp/nginx"
+cat >"$tmp/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log;
+events {}
+http {
+  access_log off;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  server {
+    listen 127.0.0.1:$ng_port;
+    location / { return 200 "Vrypt"; }
+  }
+}
+CONF
+taskset -c 0 nginx -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx/stdout.log" 2>&1 &
+ng_pid=$!; pids+=("$ng_pid")
+wait_ready "$ng_port" nginx || { cat "$tmp/nginx/error.log" "$tmp/nginx/stdout.log" >&2; exit 1; }
+run_wrk nginx plain "$ng_port"
+run_wrk nginx pipeline16 "$ng_port"
+stop_server "$ng_pid"
+
+# --- report ---
+stats() {  # values... -> "median min max"
+  printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {
+    m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2; printf "%.0f %.0f %.0f\n", m, v[1], v[NR] }'
+}
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(uname -r)"
+echo "wrk -t1 -c$conns -d$duration on core 1, server on core 0, $reps repetitions"
+printf '%-10s %-11s %12s %12s %12s\n' impl mode "median req/s" min max
+json_rows=()
+for key in "hypergate plain" "nginx plain" "hypergate pipeline16" "nginx pipeline16"; do
+  read -r impl mode <<<"$key"
+  # shellcheck disable=SC2086
+  read -r med lo hi <<<"$(stats ${results[$key]})"
+  printf '%-10s %-11s %12s %12s %12s\n' "$impl" "$mode" "$med" "$lo" "$hi"
+  json_rows+=("{\"impl\": \"$impl\", \"mode\": \"$mode\", \"median_rps\": $med, \"min_rps\": $lo, \"max_rps\": $hi, \"runs\": [$(echo ${results[$key]} | sed 's/ /, /g')]}")
+done
+for mode in plain pipeline16; do
+  # shellcheck disable=SC2086
+  h=$(stats ${results["hypergate $mode"]} | cut -d' ' -f1); n=$(stats ${results["nginx $mode"]} | cut -d' ' -f1)
+  awk -v h="$h" -v n="$n" -v m="$mode" 'BEGIN { printf "ratio hypergate/nginx (%s): %.2fx\n", m, (n > 0 ? h / n : 0) }'
+done
+if [ -n "$json" ]; then
+  {
+    echo "{\"suite\": \"http\", \"wrk\": \"-t1 -c$conns -d$duration\", \"repetitions\": $reps, \"results\": ["
+    for i in "${!json_rows[@]}"; do
+      sep=","; [ "$i" -eq $(( ${#json_rows[@]} - 1 )) ] && sep=""
+      echo "  ${json_rows[$i]}$sep"
+    done
+    echo "]}"
+  } >"$json"
+  echo "wrote $json"
+fi
