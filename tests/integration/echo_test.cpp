@@ -19,48 +19,13 @@
 
 #include "uring/uring_server.hpp"
 
+#include "loopback.hpp"
+
 namespace hypergate::uring {
 namespace {
 
 using namespace std::chrono_literals;
-
-int connect_to(std::uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    close(fd);
-    return -1;
-  }
-  timeval tv{5, 0};  // no test waits forever
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  return fd;
-}
-
-bool send_all(int fd, const std::string& s) {
-  std::size_t off = 0;
-  while (off < s.size()) {
-    const ssize_t w = send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-    if (w <= 0) return false;
-    off += static_cast<std::size_t>(w);
-  }
-  return true;
-}
-
-std::string recv_exactly(int fd, std::size_t n) {
-  std::string out(n, '\0');
-  std::size_t got = 0;
-  while (got < n) {
-    const ssize_t r = recv(fd, out.data() + got, n - got, 0);
-    if (r <= 0) break;  // no EINTR retry: the server must not interrupt other threads (see RunningServer)
-    got += static_cast<std::size_t>(r);
-  }
-  out.resize(got);
-  return out;
-}
+using namespace hypergate::test;
 
 /// Sends `msg` and reads the echo concurrently (poll), as a real echo client must for big messages.
 std::string echo_round_trip(int fd, const std::string& msg) {
