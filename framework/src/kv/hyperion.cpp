@@ -120,6 +120,7 @@ Result<std::unique_ptr<HyperionTable>> Hyperion::make_table(const Options& optio
     t->arena = std::move(arena.value());
   }
   t->base = t->arena.data();
+  t->checksums = t->arena.page_kind() == MappedRegion::PageKind::File;
   t->arena_bytes = options.arena_bytes;
   t->slots = reinterpret_cast<IndexSlot*>(t->index.data());
   t->mask = options.slots - 1;

@@ -173,6 +173,10 @@ struct HyperionTable {
   std::uint64_t arena_bytes = 0;
   MappedRegion arena;
   MappedRegion index;
+  // Records carry a CRC-32C only when the arena is a file: it is read back solely when a file-backed
+  // store reopens (torn-record detection). A memory-only store never reads it, so it stores 0 and the
+  // writer skips the checksum on every put.
+  bool checksums = false;
 
   struct alignas(kNoFalseSharing) WriterState {
     std::uint64_t used = 0;                  // bump pointer (mirrored into FileHeader::used)
@@ -662,7 +666,7 @@ inline std::uint64_t Hyperion::append_record(detail::HyperionTable& t, std::stri
   if (!key.empty()) std::memcpy(rec + kRecordHeaderBytes, key.data(), key.size());
   if (len > 0) std::memcpy(rec + value_offset(key.size()), value, len);
   const auto n = static_cast<std::uint32_t>(len);
-  const std::uint64_t len_crc = pack_len_crc(n, record_checksum(meta, n, key.data(), value));
+  const std::uint64_t len_crc = pack_len_crc(n, t.checksums ? record_checksum(meta, n, key.data(), value) : 0);
   std::memcpy(rec + kLenCrcOffset, &len_crc, sizeof len_crc);
   return off;
 }
@@ -684,7 +688,8 @@ inline Status Hyperion::put_bytes(std::string_view key, const std::byte* value, 
     if (len <= meta.value_capacity) [[likely]] {
       // Checksum first: the slot stays odd (readers retrying) only for the word stores.
       const auto n = static_cast<std::uint32_t>(len);
-      const std::uint64_t len_crc = pack_len_crc(n, record_checksum(meta, n, key.data(), value));
+      const std::uint64_t len_crc =
+          pack_len_crc(n, t.checksums ? record_checksum(meta, n, key.data(), value) : 0);
       begin_slot_write(*p.found);
       write_value_in_place(rec, key.size(), value, len, len_crc);
       end_slot_write(*p.found);
