@@ -380,8 +380,10 @@ void run_worker(State& st, Worker& w, Engine& eng) {
       }
     }
 
-    // 3. lanes -> this worker's sink instances
+    // 3. lanes -> this worker's sink instances, then their own upkeep (event loops, heartbeats)
     const std::size_t drained = eng.drain(w.index, fan);
+    for (SinkInstance* si : fan.mine)
+      if (si->live) work += si->sink->service();
     if (fan.sent_mask != 0) {  // sinks sent to in this iteration (also while spinning in step 1)
       for (std::uint64_t b = fan.sent_mask; b != 0; b &= b - 1) fan.mine[std::countr_zero(b)]->sink->flush();
       fan.sent_mask = 0;
@@ -401,6 +403,10 @@ void run_worker(State& st, Worker& w, Engine& eng) {
       next_hk = now + hk_ticks;
       for (SourceEntry* se : w.sources) {
         if (se->state.load(std::memory_order_relaxed) != AdapterState::Running) continue;
+        if (!stopping) {
+          se->pipeline->tick(emitter, now);
+          emitter.flush();
+        }
         if (too_many_errors(se->window, se->source->stats().errors, now, window_ticks, opt.error_limit))
           fail_source(*se, fmt::format("more than {} errors within {} ms", opt.error_limit,
                                        opt.error_window_ns / 1'000'000));
@@ -488,6 +494,12 @@ Runtime::~Runtime() {
 }
 
 const Options& Runtime::options() const noexcept { return state_->opt; }
+
+const route::PipelineBase* Runtime::pipeline(std::uint16_t source_id) const noexcept {
+  // `sources` only grows before start(); after that it is read-only, so any thread may index it.
+  if (source_id >= state_->sources.size()) return nullptr;
+  return state_->sources[source_id]->pipeline.get();
+}
 
 Result<std::uint16_t> Runtime::add_source(std::string name, unsigned worker, std::unique_ptr<adapter::Source> source,
                                           std::unique_ptr<route::PipelineBase> pipeline) {

@@ -6,7 +6,11 @@
 //    it accepted (copied or queued); the caller keeps the rest and applies its backpressure policy.
 //    A sink never keeps pointers into the burst after send() returns.
 //  - flush() pushes out anything buffered (called at the end of each worker batch and at shutdown).
-//  - Exactly one thread (the worker that drains the sink's lanes) calls send()/flush().
+//  - service() is called by the owning worker once per loop iteration, whether or not anything was sent:
+//    sinks that run their own event loop (accepting subscribers, answering logins, heartbeats) do that
+//    work there, without blocking. It returns how much it did (0 = nothing), which keeps the worker from
+//    going idle while a sink is busy.
+//  - Exactly one thread (the worker that drains the sink's lanes) calls start()/send()/flush()/service()/stop().
 #include <cstdint>
 #include <string_view>
 
@@ -33,6 +37,8 @@ class Sink {
   /// Accepts a prefix of `burst` and returns its length (burst.size() when everything fit).
   virtual std::size_t send(const Burst<>& burst) noexcept = 0;
   virtual void flush() noexcept {}
+  /// Non-blocking upkeep once per worker loop iteration (see the header comment). Default: nothing.
+  virtual std::size_t service() noexcept { return 0; }
 
   [[nodiscard]] virtual SinkStats stats() const noexcept = 0;
 };

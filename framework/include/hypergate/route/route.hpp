@@ -18,6 +18,10 @@
 
 #include "hypergate/core/burst.hpp"
 
+namespace hypergate::kv {
+class Hyperion;
+}
+
 namespace hypergate::route {
 
 enum class Action : std::uint8_t {
@@ -108,6 +112,16 @@ class PipelineBase {
   virtual void process(Burst<>& in, Emitter& out) noexcept = 0;
   /// Snapshot of the counters. Safe from any thread (relaxed atomic reads inside).
   [[nodiscard]] virtual PipelineCounters counters() const = 0;
+  /// Timer work (recovery retries, staleness), called by the owning worker on its housekeeping tick
+  /// (about every millisecond) while the source runs, also when the source has nothing to poll. May
+  /// emit into `out` and must flush it before returning. `now_tsc` is TscClock::ticks(). Default: nothing.
+  virtual void tick(Emitter& out, std::uint64_t now_tsc) noexcept {
+    (void)out;
+    (void)now_tsc;
+  }
+  /// The last-value store this pipeline writes (single writer: the owning worker), if it keeps one.
+  /// Readers on other threads use the store's lock-free reader API. Default: none.
+  [[nodiscard]] virtual const kv::Hyperion* store() const noexcept { return nullptr; }
 };
 
 }  // namespace hypergate::route

@@ -180,6 +180,10 @@ class Runtime {
   [[nodiscard]] bool finished() const noexcept;
   /// A snapshot of every counter; safe from any thread at any time.
   [[nodiscard]] Report report() const;
+  /// The pipeline of source `source_id` (as returned by add_source), or null. The object lives as long
+  /// as the runtime; what it exposes to other threads (counters(), store() readers) is safe to use
+  /// while the workers run.
+  [[nodiscard]] const route::PipelineBase* pipeline(std::uint16_t source_id) const noexcept;
   [[nodiscard]] const Options& options() const noexcept;
 
   /// Valve lane controls (any thread): whether a disconnect lane group is disconnected, and reconnecting it.
