@@ -1,0 +1,4 @@
+# itch50_test exercises the market-data codecs: link them by name (a pure library, not in HG_ADAPTER_LIBS).
+if(TARGET itch50_test)
+  target_link_libraries(itch50_test PRIVATE hypergate::adapters_protocols)
+endif()
