@@ -1,0 +1,324 @@
+// OrderBook: see order_book.hpp for the contract and the reasons behind the layout.
+#include "market/order_book.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+namespace hypergate::market {
+
+namespace {
+// Keeps 2 * max_orders (the index capacity) inside 32 bits and the pool index below kNoOrder.
+constexpr std::uint32_t kMaxOrdersLimit = 1u << 30;
+constexpr std::uint32_t kLevelCapacityLimit = 1u << 30;
+}  // namespace
+
+OrderBook::OrderBook(const Options& options)
+    : max_orders_(std::clamp<std::uint32_t>(options.max_orders, 1, kMaxOrdersLimit)) {
+  const std::uint32_t level_capacity =
+      std::clamp<std::uint32_t>(options.level_capacity, kMinBlock, kLevelCapacityLimit);
+  // Load factor <= 1/2: probes stay short and the probe loop always finds an empty slot.
+  const std::uint32_t index_capacity = std::max<std::uint32_t>(16, std::bit_ceil(2 * max_orders_));
+  index_mask_ = index_capacity - 1;
+  index_bits_ = std::countr_zero(index_capacity);
+  index_shift_ = 64 - index_bits_;
+  symbols_.resize(kLocates);
+  orders_.resize(max_orders_);
+  index_.resize(index_capacity);
+  levels_.resize(level_capacity);
+  init_free_lists();
+}
+
+void OrderBook::init_free_lists() noexcept {
+  for (std::uint32_t i = 0; i < max_orders_; ++i) {
+    orders_[i] = Order{0, i + 1 == max_orders_ ? kNoOrder : i + 1, 0, Side::kBuy};
+  }
+  free_order_ = 0;
+  for (Slot& s : index_) s = Slot{0, kNoOrder};
+  free_blocks_.fill(kNoOrder);
+  level_bump_ = 0;
+  level_slots_in_use_ = 0;
+  orders_live_ = 0;
+  rejects_.fill(0);
+}
+
+void OrderBook::reset() noexcept {
+  for (SymbolBook& b : symbols_) b.sides = {};
+  init_free_lists();
+}
+
+void OrderBook::set_symbol(std::uint16_t locate, std::string_view stock) noexcept {
+  auto& name = symbols_[locate].name;
+  name.fill(' ');
+  std::memcpy(name.data(), stock.data(), std::min(stock.size(), kSymbolSize));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Order flow
+// ---------------------------------------------------------------------------------------------
+
+BookOutcome OrderBook::add(std::uint16_t locate, std::uint64_t ref, Side side, std::uint32_t shares,
+                           std::uint32_t price) noexcept {
+  if (shares == 0) [[unlikely]] return reject(BookReject::kZeroShares, locate);
+  const std::size_t slot = probe(ref);
+  if (index_[slot].order != kNoOrder) [[unlikely]] return reject(BookReject::kDuplicateRef, locate);
+  if (free_order_ == kNoOrder) [[unlikely]] return reject(BookReject::kPoolExhausted, locate);
+  bool top_changed = false;
+  if (!add_to_level(symbols_[locate], side, price, shares, top_changed)) [[unlikely]] {
+    return reject(BookReject::kLevelsExhausted, locate);
+  }
+  const std::uint32_t idx = free_order_;
+  free_order_ = orders_[idx].shares;
+  orders_[idx] = Order{price, shares, locate, side};
+  index_[slot] = Slot{ref, idx};
+  ++orders_live_;
+  return {locate, true, top_changed, BookReject::kNone};
+}
+
+BookOutcome OrderBook::reduce(std::uint64_t ref, std::uint32_t shares) noexcept {
+  const std::size_t slot = probe(ref);
+  const std::uint32_t idx = index_[slot].order;
+  if (idx == kNoOrder) [[unlikely]] return reject(BookReject::kUnknownRef);
+  Order& o = orders_[idx];
+  const std::uint16_t locate = o.locate;
+  if (shares == 0) [[unlikely]] return {locate, false, false, BookReject::kNone};
+  bool top_changed = false;
+  if (shares < o.shares) {
+    o.shares -= shares;
+    remove_from_level(symbols_[locate], o.side, o.price, shares, false, top_changed);
+    return {locate, true, top_changed, BookReject::kNone};
+  }
+  const bool over = shares > o.shares;
+  drop_order(slot, idx, top_changed);
+  if (over) [[unlikely]] return reject(BookReject::kSharesExceedRemaining, locate, true, top_changed);
+  return {locate, true, top_changed, BookReject::kNone};
+}
+
+BookOutcome OrderBook::remove(std::uint64_t ref) noexcept {
+  const std::size_t slot = probe(ref);
+  const std::uint32_t idx = index_[slot].order;
+  if (idx == kNoOrder) [[unlikely]] return reject(BookReject::kUnknownRef);
+  const std::uint16_t locate = orders_[idx].locate;
+  bool top_changed = false;
+  drop_order(slot, idx, top_changed);
+  return {locate, true, top_changed, BookReject::kNone};
+}
+
+BookOutcome OrderBook::replace(std::uint64_t old_ref, std::uint64_t new_ref, std::uint32_t shares,
+                               std::uint32_t price) noexcept {
+  const std::size_t old_slot = probe(old_ref);
+  const std::uint32_t idx = index_[old_slot].order;
+  if (idx == kNoOrder) [[unlikely]] return reject(BookReject::kUnknownRef);
+  Order& o = orders_[idx];
+  const std::uint16_t locate = o.locate;
+  if (shares == 0) [[unlikely]] return reject(BookReject::kZeroShares, locate);
+  if (new_ref != old_ref && index_[probe(new_ref)].order != kNoOrder) [[unlikely]] {
+    return reject(BookReject::kDuplicateRef, locate);
+  }
+  SymbolBook& book = symbols_[locate];
+  // Unlike the other operations, a replace can touch the best level and leave it as it was (same
+  // price, same shares): compare the top before and after instead of trusting the level flags.
+  const TopOfBook before = top(locate);
+  bool touched = false;
+  remove_from_level(book, o.side, o.price, o.shares, true, touched);
+  if (!add_to_level(book, o.side, price, shares, touched)) [[unlikely]] {
+    // The old order is already off its level: finish removing it (see the contract).
+    o.shares = free_order_;
+    free_order_ = idx;
+    --orders_live_;
+    erase_slot(old_slot);
+    return reject(BookReject::kLevelsExhausted, locate, true, touched && before != top(locate));
+  }
+  // The new order reuses the old one's pool record; only the index entry moves. erase_slot may
+  // shift entries, so the new ref's slot is probed after it.
+  o.price = price;
+  o.shares = shares;
+  if (new_ref != old_ref) {
+    erase_slot(old_slot);
+    index_[probe(new_ref)] = Slot{new_ref, idx};
+  }
+  return {locate, true, touched && before != top(locate), BookReject::kNone};
+}
+
+void OrderBook::drop_order(std::size_t slot, std::uint32_t idx, bool& top_changed) noexcept {
+  Order& o = orders_[idx];
+  remove_from_level(symbols_[o.locate], o.side, o.price, o.shares, true, top_changed);
+  erase_slot(slot);
+  o.shares = free_order_;   // free list link (see Order)
+  free_order_ = idx;
+  --orders_live_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Index: linear probing, backward-shift deletion
+// ---------------------------------------------------------------------------------------------
+
+std::size_t OrderBook::probe(std::uint64_t ref) const noexcept {
+  std::size_t i = home(ref);
+  // Terminates: at most max_orders_ slots are used and the table has at least twice as many.
+  while (index_[i].order != kNoOrder && index_[i].ref != ref) i = (i + 1) & index_mask_;
+  return i;
+}
+
+void OrderBook::erase_slot(std::size_t slot) noexcept {
+  std::size_t hole = slot;
+  index_[hole].order = kNoOrder;
+  std::size_t j = hole;
+  for (;;) {
+    j = (j + 1) & index_mask_;
+    if (index_[j].order == kNoOrder) return;
+    const std::size_t h = home(index_[j].ref);
+    // The entry at j may fill the hole unless its home lies cyclically in (hole, j]: then the
+    // hole is before its home and a lookup starting at the home would never see it there.
+    const bool home_after_hole = hole <= j ? (h > hole && h <= j) : (h > hole || h <= j);
+    if (!home_after_hole) {
+      index_[hole] = index_[j];
+      index_[j].order = kNoOrder;
+      hole = j;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Levels
+// ---------------------------------------------------------------------------------------------
+
+std::uint32_t OrderBook::find_level(const Level* levels, std::uint32_t size, std::uint32_t key) const noexcept {
+  // Backward scan over the 8 best levels: where nearly all activity is.
+  std::uint32_t i = size;
+  const std::uint32_t stop = size > 8 ? size - 8 : 0;
+  while (i > stop) {
+    if (levels[i - 1].key <= key) return levels[i - 1].key == key ? i - 1 : i;
+    --i;
+  }
+  if (stop == 0) return 0;
+  // levels[stop].key > key: the answer is in [0, stop].
+  const Level* it = std::lower_bound(levels, levels + stop, key,
+                                     [](const Level& l, std::uint32_t k) { return l.key < k; });
+  return static_cast<std::uint32_t>(it - levels);
+}
+
+bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
+                             bool& top_changed) noexcept {
+  SideLevels& s = book.sides[static_cast<std::size_t>(side)];
+  const std::uint32_t key = key_of(side, price);
+  if (s.size_class == kNoBlock) {
+    const std::uint32_t offset = alloc_block(0);
+    if (offset == kNoOrder) return false;
+    s.offset = offset;
+    s.size_class = 0;
+  }
+  Level* levels = levels_.data() + s.offset;
+  const std::uint32_t pos = find_level(levels, s.size, key);
+  if (pos < s.size && levels[pos].key == key) {
+    levels[pos].shares += shares;
+    ++levels[pos].orders;
+    top_changed |= pos + 1 == s.size;
+    return true;
+  }
+  if (s.size == (kMinBlock << s.size_class)) {
+    const auto next_class = static_cast<std::uint8_t>(s.size_class + 1);
+    if (next_class >= kSizeClasses) return false;
+    const std::uint32_t offset = alloc_block(next_class);
+    if (offset == kNoOrder) return false;
+    std::memcpy(levels_.data() + offset, levels, s.size * sizeof(Level));
+    free_block(s.offset, s.size_class);
+    s.offset = offset;
+    s.size_class = next_class;
+    levels = levels_.data() + offset;
+  }
+  std::memmove(levels + pos + 1, levels + pos, (s.size - pos) * sizeof(Level));
+  levels[pos] = Level{key, 1, shares};
+  ++s.size;
+  top_changed |= pos + 1 == s.size;
+  return true;
+}
+
+void OrderBook::remove_from_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
+                                  bool order_gone, bool& top_changed) noexcept {
+  SideLevels& s = book.sides[static_cast<std::size_t>(side)];
+  Level* levels = levels_.data() + s.offset;
+  const std::uint32_t key = key_of(side, price);
+  const std::uint32_t pos = find_level(levels, s.size, key);
+  // Every live order is counted in exactly one level: the level exists.
+  if (pos >= s.size || levels[pos].key != key) [[unlikely]] return;
+  top_changed |= pos + 1 == s.size;
+  levels[pos].shares -= shares;
+  if (!order_gone) return;
+  if (--levels[pos].orders != 0) return;
+  // Every order has at least one share, so no orders means no shares: the level goes.
+  std::memmove(levels + pos, levels + pos + 1, (s.size - pos - 1) * sizeof(Level));
+  if (--s.size == 0) {
+    free_block(s.offset, s.size_class);
+    s.size_class = kNoBlock;
+  }
+}
+
+std::uint32_t OrderBook::alloc_block(std::uint8_t size_class) noexcept {
+  const std::uint32_t block = kMinBlock << size_class;
+  std::uint32_t offset = free_blocks_[size_class];
+  if (offset != kNoOrder) {
+    free_blocks_[size_class] = levels_[offset].key;   // free blocks chain through their first key
+  } else {
+    if (static_cast<std::uint64_t>(level_bump_) + block > levels_.size()) return kNoOrder;
+    offset = level_bump_;
+    level_bump_ += block;
+  }
+  level_slots_in_use_ += block;
+  return offset;
+}
+
+void OrderBook::free_block(std::uint32_t offset, std::uint8_t size_class) noexcept {
+  levels_[offset].key = free_blocks_[size_class];
+  free_blocks_[size_class] = offset;
+  level_slots_in_use_ -= kMinBlock << size_class;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries
+// ---------------------------------------------------------------------------------------------
+
+TopOfBook OrderBook::top(std::uint16_t locate) const noexcept {
+  const SymbolBook& b = symbols_[locate];
+  TopOfBook t;
+  const SideLevels& bids = b.sides[0];
+  if (bids.size != 0) {
+    const Level& l = levels_[bids.offset + bids.size - 1];
+    t.bid_price = price_of(Side::kBuy, l.key);
+    t.bid_qty = l.shares;
+  }
+  const SideLevels& asks = b.sides[1];
+  if (asks.size != 0) {
+    const Level& l = levels_[asks.offset + asks.size - 1];
+    t.ask_price = price_of(Side::kSell, l.key);
+    t.ask_qty = l.shares;
+  }
+  return t;
+}
+
+std::size_t OrderBook::depth(std::uint16_t locate, Side side, std::span<DepthLevel> out) const noexcept {
+  const SideLevels& s = symbols_[locate].sides[static_cast<std::size_t>(side)];
+  const std::size_t n = std::min<std::size_t>(out.size(), s.size);
+  const Level* levels = levels_.data() + s.offset;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Level& l = levels[s.size - 1 - i];
+    out[i] = DepthLevel{price_of(side, l.key), l.orders, l.shares};
+  }
+  return n;
+}
+
+bool OrderBook::find(std::uint64_t ref, OrderView& out) const noexcept {
+  const Slot& slot = index_[probe(ref)];
+  if (slot.order == kNoOrder) return false;
+  const Order& o = orders_[slot.order];
+  out = OrderView{o.locate, o.side, o.shares, o.price};
+  return true;
+}
+
+std::uint64_t OrderBook::rejects_total() const noexcept {
+  std::uint64_t total = 0;
+  for (std::size_t i = 1; i < kBookRejectCount; ++i) total += rejects_[i];
+  return total;
+}
+
+}  // namespace hypergate::market

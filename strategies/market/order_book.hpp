@@ -1,0 +1,293 @@
+#pragma once
+// OrderBook: per-order, price-level and top-of-book state of a full-depth order feed (ITCH 5.0
+// semantics, PROTOCOLS.md §3), in plain terms: locates, order references, sides, shares, Price(4).
+//
+// CONTRACT
+// - One writer thread (the pipeline's worker); no internal synchronisation. Readers on other threads
+//   read what the pipeline publishes (Hyperion, top-of-book updates), never the book itself.
+// - All memory is allocated by the constructor. add/execute/cancel/remove/replace/top/depth never
+//   allocate, lock or make a syscall. Running out of a preallocated resource (order pool, level
+//   arena) is a counted reject, the book stays consistent.
+// - Every operation returns a BookOutcome: the affected locate, whether that locate's top of book
+//   (best price or the quantity at it, on either side) changed, and a reject reason or kNone.
+//   Rejects are counted per reason (rejects()).
+// - Defined behaviour on inconsistent input (a feed we joined late, or a lost packet):
+//     add with a live ref             -> kDuplicateRef, nothing changes
+//     add/replace with 0 shares       -> kZeroShares, nothing changes
+//     execute/cancel/remove/replace of an unknown ref -> kUnknownRef, nothing changes
+//     replace to a new ref that is live (and differs from the old one) -> kDuplicateRef, nothing changes
+//     execute/cancel of MORE shares than the order has -> the order is removed (it cannot have fewer
+//       than zero shares, and the exchange says it is gone), the level loses only what the order had,
+//       and the outcome is `applied` WITH reason kSharesExceedRemaining (counted).
+//     replace whose new price needs a level when the arena is full -> the old order is removed, the
+//       new one is not added, reason kLevelsExhausted (applied: the book did change).
+//
+// WHY IT IS SHAPED SO (the hot path is one hash probe and a few cache lines per message)
+// - Symbols: a flat array of 65,536 SymbolBook entries indexed directly by the 16-bit stock locate.
+//   No symbol lookup, no bounds check that can fail; an entry is 32 bytes (half a cache line).
+// - Orders: a preallocated pool of 16-byte Order records (locate, side, price, shares) with an
+//   intrusive free list, and an open-addressing (linear probing, load <= 1/2) map from the 64-bit
+//   order ref to the pool index, whose home slot keeps sequentially assigned refs in adjacent slots
+//   (see home()). Deletion shifts the following entries back (no tombstones): ITCH
+//   deletes almost every order it adds, and tombstones would fill the table within minutes.
+// - Levels: per side per symbol, a SORTED ARRAY of {price, shares, orders} with the BEST AT THE BACK
+//   (bids ascending by price, asks stored as ~price so that both sides are ascending by key and one
+//   code path serves both). Most activity is at or near the touch, so finding a level is a short
+//   backward scan over contiguous memory (binary search beyond the first 8), and inserting or removing
+//   a level near the touch moves a few bytes. Top of book is the last element: O(1). Arrays live in a
+//   preallocated arena carved into power-of-two blocks (8, 16, 32... levels) with one free list per
+//   size; a side grows by moving to the next size and returns its block when it empties. A linked
+//   list of levels or a tree would chase a pointer per level; a price ladder would waste memory on
+//   the 8,000-symbol universe and break on wide-priced symbols.
+//
+// IMPLEMENTATION DETAILS
+//   symbols_[locate] : { name[8], side[2]: { block offset, size, size class } }
+//   levels_          : [ block | block | ... ]   each block = 8 << class Level{key, orders, shares}
+//   orders_          : [ Order{price, shares, locate, side} ... ]   free ones chained through `shares`
+//   index_           : [ Slot{ref, order index} ... ]  power of two, empty = index kNoOrder
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace hypergate::market {
+
+enum class Side : std::uint8_t { kBuy = 0, kSell = 1 };
+
+/// 'B' -> kBuy, 'S' -> kSell; false for anything else (the caller counts that as malformed input).
+[[nodiscard]] constexpr bool side_from_itch(char c, Side& out) noexcept {
+  if (c == 'B') { out = Side::kBuy; return true; }
+  if (c == 'S') { out = Side::kSell; return true; }
+  return false;
+}
+
+enum class BookReject : std::uint8_t {
+  kNone = 0,
+  kUnknownRef,               ///< execute/cancel/remove/replace of a ref that is not live
+  kDuplicateRef,             ///< add (or replace's new ref) of a ref that is already live
+  kSharesExceedRemaining,    ///< execute/cancel of more than the order had: order removed anyway
+  kZeroShares,               ///< add/replace with 0 shares
+  kPoolExhausted,            ///< no free order record (Options::max_orders live orders)
+  kLevelsExhausted,          ///< no room for a new price level in the level arena
+};
+inline constexpr std::size_t kBookRejectCount = 7;
+
+[[nodiscard]] constexpr std::string_view to_string(BookReject r) noexcept {
+  switch (r) {
+    case BookReject::kNone: return "none";
+    case BookReject::kUnknownRef: return "unknown_ref";
+    case BookReject::kDuplicateRef: return "duplicate_ref";
+    case BookReject::kSharesExceedRemaining: return "shares_exceed_remaining";
+    case BookReject::kZeroShares: return "zero_shares";
+    case BookReject::kPoolExhausted: return "pool_exhausted";
+    case BookReject::kLevelsExhausted: return "levels_exhausted";
+  }
+  return "unknown";
+}
+
+/// What one operation did. `applied` says the book changed; `reject` says why the input was not
+/// what the book expected (both can be set: see the contract at the top of this file).
+struct BookOutcome {
+  std::uint16_t locate = 0;      ///< the symbol the operation touched (0 when the ref was unknown)
+  bool applied = false;
+  bool top_changed = false;      ///< best bid/ask price or quantity of `locate` changed
+  BookReject reject = BookReject::kNone;
+
+  [[nodiscard]] bool ok() const noexcept { return reject == BookReject::kNone; }
+};
+
+/// Top of book of one symbol. Prices are Price(4) integers; an empty side is 0/0.
+struct TopOfBook {
+  std::uint32_t bid_price = 0;
+  std::uint64_t bid_qty = 0;
+  std::uint32_t ask_price = 0;
+  std::uint64_t ask_qty = 0;
+
+  friend bool operator==(const TopOfBook&, const TopOfBook&) = default;
+};
+
+/// One price level as depth() reports it.
+struct DepthLevel {
+  std::uint32_t price = 0;
+  std::uint32_t orders = 0;
+  std::uint64_t shares = 0;
+
+  friend bool operator==(const DepthLevel&, const DepthLevel&) = default;
+};
+
+class OrderBook {
+ public:
+  struct Options {
+    std::uint32_t max_orders = 1u << 20;         ///< live orders at once (pool size)
+    std::uint32_t level_capacity = 1u << 20;     ///< price-level slots shared by all symbols and sides
+  };
+  static constexpr std::size_t kLocates = 65536;   ///< every 16-bit stock locate has its entry
+  static constexpr std::size_t kSymbolSize = 8;    ///< ITCH Stock: Alpha(8), space padded
+
+  OrderBook() : OrderBook(Options{}) {}
+  explicit OrderBook(const Options& options);
+
+  OrderBook(const OrderBook&) = delete;
+  OrderBook& operator=(const OrderBook&) = delete;
+  OrderBook(OrderBook&&) noexcept = default;
+  OrderBook& operator=(OrderBook&&) noexcept = default;
+  ~OrderBook() = default;
+
+  /// Forgets every order, level and counter (keeps symbol names and all memory): a new session.
+  /// O(capacity), no allocation; cold path.
+  void reset() noexcept;
+
+  // --- symbols (cold path: stock directory messages) ---
+  /// Names a locate; `stock` is truncated to 8 characters and space padded.
+  void set_symbol(std::uint16_t locate, std::string_view stock) noexcept;
+  /// The 8-character space-padded name given by set_symbol, or 8 spaces.
+  [[nodiscard]] std::string_view symbol(std::uint16_t locate) const noexcept {
+    return {symbols_[locate].name.data(), kSymbolSize};
+  }
+
+  // --- order flow (hot path) ---
+  BookOutcome add(std::uint16_t locate, std::uint64_t ref, Side side, std::uint32_t shares,
+                  std::uint32_t price) noexcept;
+  /// E and C: the order trades `shares`; removed when none are left.
+  BookOutcome execute(std::uint64_t ref, std::uint32_t shares) noexcept { return reduce(ref, shares); }
+  /// X: `shares` are cancelled; removed when none are left.
+  BookOutcome cancel(std::uint64_t ref, std::uint32_t shares) noexcept { return reduce(ref, shares); }
+  /// D: the order is deleted.
+  BookOutcome remove(std::uint64_t ref) noexcept;
+  /// U: `old_ref` is removed and `new_ref` added with the same side and stock and the new shares/price.
+  BookOutcome replace(std::uint64_t old_ref, std::uint64_t new_ref, std::uint32_t shares,
+                      std::uint32_t price) noexcept;
+
+  /// Starts loading the index slot of `ref` into the cache. A pipeline walking a burst calls it a few
+  /// messages ahead of the one it applies, so the slot's cache miss overlaps with useful work.
+  void prefetch(std::uint64_t ref) const noexcept { __builtin_prefetch(&index_[home(ref)]); }
+
+  // --- queries ---
+  [[nodiscard]] TopOfBook top(std::uint16_t locate) const noexcept;
+  /// Writes up to out.size() levels of one side, best first; returns how many were written.
+  [[nodiscard]] std::size_t depth(std::uint16_t locate, Side side, std::span<DepthLevel> out) const noexcept;
+  /// Number of price levels on one side.
+  [[nodiscard]] std::size_t level_count(std::uint16_t locate, Side side) const noexcept {
+    return symbols_[locate].sides[static_cast<std::size_t>(side)].size;
+  }
+
+  /// Whether `ref` is live, and its state.
+  struct OrderView {
+    std::uint16_t locate = 0;
+    Side side = Side::kBuy;
+    std::uint32_t shares = 0;
+    std::uint32_t price = 0;
+  };
+  [[nodiscard]] bool find(std::uint64_t ref, OrderView& out) const noexcept;
+
+  // --- counters ---
+  [[nodiscard]] std::uint64_t orders_live() const noexcept { return orders_live_; }
+  [[nodiscard]] std::uint64_t rejects(BookReject r) const noexcept {
+    return rejects_[static_cast<std::size_t>(r)];
+  }
+  [[nodiscard]] std::uint64_t rejects_total() const noexcept;
+  [[nodiscard]] std::uint32_t max_orders() const noexcept { return max_orders_; }
+  /// Level slots currently handed out to sides (blocks, not levels: a block of 8 counts 8).
+  [[nodiscard]] std::uint64_t level_slots_in_use() const noexcept { return level_slots_in_use_; }
+
+ private:
+  // Level key: bids store the price, asks ~price, so "better" is "greater key" on both sides and the
+  // best level is the last element of the side's array.
+  struct Level {
+    std::uint32_t key;
+    std::uint32_t orders;
+    std::uint64_t shares;
+  };
+  static_assert(sizeof(Level) == 16, "four levels per cache line");
+
+  struct SideLevels {
+    std::uint32_t offset = 0;   ///< first slot of the block in levels_
+    std::uint32_t size = 0;     ///< levels in use
+    std::uint8_t size_class = kNoBlock;   ///< block holds kMinBlock << size_class levels
+  };
+
+  struct SymbolBook {
+    std::array<char, kSymbolSize> name{' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+    std::array<SideLevels, 2> sides{};
+  };
+  static_assert(sizeof(SymbolBook) <= 64, "one symbol's header fits a cache line");
+
+  struct Order {
+    std::uint32_t price;
+    std::uint32_t shares;       ///< while on the free list: index of the next free order
+    std::uint16_t locate;
+    Side side;
+  };
+  static_assert(sizeof(Order) == 12, "orders pack densely in the pool");
+
+  struct Slot {
+    std::uint64_t ref;
+    std::uint32_t order;        ///< index into orders_, kNoOrder when empty
+  };
+  static_assert(sizeof(Slot) == 16, "four slots per cache line");
+
+  static constexpr std::uint32_t kNoOrder = 0xFFFFFFFFu;
+  static constexpr std::uint8_t kNoBlock = 0xFF;
+  static constexpr std::uint32_t kMinBlock = 8;
+  static constexpr std::size_t kSizeClasses = 28;   // 8 << 27 = 2^30 levels: past any level_capacity
+
+  static constexpr std::uint32_t key_of(Side side, std::uint32_t price) noexcept {
+    return side == Side::kBuy ? price : ~price;
+  }
+  static constexpr std::uint32_t price_of(Side side, std::uint32_t key) noexcept {
+    return side == Side::kBuy ? key : ~key;
+  }
+
+  BookOutcome reduce(std::uint64_t ref, std::uint32_t shares) noexcept;
+  BookOutcome reject(BookReject r, std::uint16_t locate = 0, bool applied = false,
+                     bool top_changed = false) noexcept {
+    ++rejects_[static_cast<std::size_t>(r)];
+    return {locate, applied, top_changed, r};
+  }
+
+  // Index (ref -> order). The home slot is the ref's low bits rotated by a hash of its high bits
+  // (its "epoch" of capacity-many refs): the feed assigns refs in sequence, so orders added close in
+  // time sit in adjacent slots (young orders, which take most of the traffic, share cache lines and
+  // pages instead of spreading over the whole table), while refs a multiple of the capacity apart
+  // land at unrelated places instead of colliding systematically.
+  [[nodiscard]] std::size_t home(std::uint64_t ref) const noexcept {
+    const std::uint64_t rotation = ((ref >> index_bits_) * 0x9E3779B97F4A7C15ull) >> index_shift_;
+    return static_cast<std::size_t>((ref + rotation) & index_mask_);
+  }
+  /// Slot holding `ref`, or the empty slot where it would go.
+  [[nodiscard]] std::size_t probe(std::uint64_t ref) const noexcept;
+  void erase_slot(std::size_t slot) noexcept;
+
+  // Levels. add_to_level returns false when a new level was needed and the arena is full.
+  [[nodiscard]] bool add_to_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
+                                  bool& top_changed) noexcept;
+  void remove_from_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
+                         bool order_gone, bool& top_changed) noexcept;
+  /// Position of `key` in the side, or the position where it would be inserted.
+  [[nodiscard]] std::uint32_t find_level(const Level* levels, std::uint32_t size, std::uint32_t key) const noexcept;
+  [[nodiscard]] std::uint32_t alloc_block(std::uint8_t size_class) noexcept;   // kNoOrder when full
+  void free_block(std::uint32_t offset, std::uint8_t size_class) noexcept;
+
+  /// Removes the order in `slot` (pool index `idx`) from its level, the index and the pool.
+  void drop_order(std::size_t slot, std::uint32_t idx, bool& top_changed) noexcept;
+  void init_free_lists() noexcept;
+
+  std::vector<SymbolBook> symbols_;
+  std::vector<Order> orders_;
+  std::vector<Slot> index_;
+  std::vector<Level> levels_;
+  std::array<std::uint32_t, kSizeClasses> free_blocks_{};   ///< per size class, kNoOrder = none
+  std::array<std::uint64_t, kBookRejectCount> rejects_{};
+  std::uint64_t orders_live_ = 0;
+  std::uint64_t level_slots_in_use_ = 0;
+  std::uint32_t max_orders_ = 0;
+  std::uint32_t free_order_ = kNoOrder;
+  std::uint32_t level_bump_ = 0;        ///< first never-used slot of levels_
+  std::uint32_t index_mask_ = 0;
+  int index_shift_ = 0;                 ///< 64 - index_bits_
+  int index_bits_ = 0;                  ///< log2 of the index capacity
+};
+
+}  // namespace hypergate::market
