@@ -540,6 +540,20 @@ void UringServer::flush(Connection& c) noexcept {
   c.send_inflight_ = true;
 }
 
+void UringServer::flush_connection(Connection& c) noexcept {
+  if (c.state_ != Connection::State::Open) return;
+  if (c.abort_) {
+    begin_close(c);
+    return;
+  }
+  flush(c);
+}
+
+void UringServer::redeliver(Connection& c) noexcept {
+  if (c.state_ != Connection::State::Open) return;
+  drain_input(c);
+}
+
 void UringServer::on_send(Connection& c, int res) noexcept {
   c.send_inflight_ = false;
   if (c.state_ != Connection::State::Open) {

@@ -155,6 +155,16 @@ class UringServer {
   /// Loops until `stop_flag` becomes true (checked at least every 50 ms).
   void run(const std::atomic<bool>& stop_flag) noexcept;
 
+  /// For bytes written (or close_after_write()/abort() requested) outside a handler callback, e.g.
+  /// by a sink streaming to subscribers from its service() call: queues the send (or the close) that
+  /// a callback would have triggered. Loop thread only; the request goes out with the next
+  /// run_once(), which submits everything queued.
+  void flush_connection(Connection& c) noexcept;
+  /// Offers the connection's unconsumed input to the handler again, as if bytes had arrived, then
+  /// queues its send: for a handler that consumed less than it was given because it waited for
+  /// something outside the connection (a verdict, room in a batch). Loop thread only.
+  void redeliver(Connection& c) noexcept;
+
   [[nodiscard]] ServerStats stats() const noexcept;
   [[nodiscard]] const ServerOptions& options() const noexcept { return opt_; }
 
