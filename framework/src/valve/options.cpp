@@ -43,6 +43,8 @@ Result<void> validate(const Options& o) {
                    std::to_string(o.conflation_capacity));
   if (o.burst < 1 || o.burst > 32)
     return invalid("valves.burst must be in 1..32, got " + std::to_string(o.burst));
+  if (o.drain_rounds < 1 || o.drain_rounds > 1024)
+    return invalid("valves.drain_rounds must be in 1..1024, got " + std::to_string(o.drain_rounds));
   std::vector<bool> covered(o.lanes, false);
   for (const LaneGroup& g : o.groups) {
     const std::string label = "valves.group '" + g.name + "'";

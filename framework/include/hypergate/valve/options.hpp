@@ -43,6 +43,10 @@ struct Options {
   std::uint32_t sinks = 64;                ///< sinks that exist (0..64): Route::sinks bits at or above are
                                            ///< ignored, so route::kAllSinks means "every configured sink"
   std::uint32_t burst = 32;                ///< messages a consumer takes from a ring at once, 1..32
+  /// Rounds over a lane's producers per drain call, 1..1024: a drain takes up to rounds x burst messages
+  /// from each ring, so a producer that pushes a large burst at once (one datagram can carry dozens of
+  /// messages) is not throttled to one burst per consumer loop; it stops early when a round finds nothing.
+  std::uint32_t drain_rounds = 128;
   CollisionPolicy policy = CollisionPolicy::Drop;  ///< for lanes outside every group
   std::uint64_t spin_ns = 10'000;
   std::vector<LaneGroup> groups;           ///< must not overlap and must lie inside [0, lanes)

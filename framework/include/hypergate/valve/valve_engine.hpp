@@ -252,24 +252,31 @@ class ValveEngine {
       if (!send_pending(ls, c)) return 0;  // a sink still has not taken its share: keep the lane blocked
       done += n;
     }
-    for (std::uint32_t k = 0; k < producers_; ++k) {
-      std::uint32_t p = ls.next_producer + k;
-      if (p >= producers_) p -= producers_;
-      // Copies the used bytes of up to `burst` slots out and publishes the read index once.
-      const std::size_t n = ring(p, lane).ring.pop(ls.scratch.get(), burst_);
-      if (n == 0) continue;
-      ls.pending = static_cast<std::uint32_t>(n);
-      std::uint64_t sinks = 0;
-      for (std::size_t i = 0; i < n; ++i) sinks |= ls.scratch[i].h.sinks;
-      ls.todo_sinks = sinks & sink_mask_;  // bits of sinks that do not exist (kAllSinks) are not sends
-      for (std::uint64_t b = sinks; b != 0; b &= b - 1) ls.cursor[std::countr_zero(b)] = 0;
-      if (!send_pending(ls, c)) {
-        ls.next_producer = p;  // resume fairness from here once the batch is through
-        return done;
+    // Up to drain_rounds_ rounds; each takes one burst from every producer's ring, starting after the
+    // producer served first last time (fairness), and the drain ends early once a round finds nothing.
+    for (std::uint32_t round = 0; round < drain_rounds_; ++round) {
+      std::size_t round_done = 0;
+      for (std::uint32_t k = 0; k < producers_; ++k) {
+        std::uint32_t p = ls.next_producer + k;
+        if (p >= producers_) p -= producers_;
+        // Copies the used bytes of up to `burst` slots out and publishes the read index once.
+        const std::size_t n = ring(p, lane).ring.pop(ls.scratch.get(), burst_);
+        if (n == 0) continue;
+        ls.pending = static_cast<std::uint32_t>(n);
+        std::uint64_t sinks = 0;
+        for (std::size_t i = 0; i < n; ++i) sinks |= ls.scratch[i].h.sinks;
+        ls.todo_sinks = sinks & sink_mask_;  // bits of sinks that do not exist (kAllSinks) are not sends
+        for (std::uint64_t b = sinks; b != 0; b &= b - 1) ls.cursor[std::countr_zero(b)] = 0;
+        if (!send_pending(ls, c)) {
+          ls.next_producer = p;  // resume fairness from here once the batch is through
+          return done;
+        }
+        done += n;
+        round_done += n;
       }
-      done += n;
+      ls.next_producer = ls.next_producer + 1 >= producers_ ? 0 : ls.next_producer + 1;
+      if (round_done == 0) break;
     }
-    ls.next_producer = ls.next_producer + 1 >= producers_ ? 0 : ls.next_producer + 1;
     return done;
   }
 
@@ -414,6 +421,7 @@ class ValveEngine {
         producers_(o.producers),
         consumers_(o.consumers),
         burst_(o.burst),
+        drain_rounds_(o.drain_rounds),
         sink_mask_(o.sinks >= 64 ? ~0ull : (1ull << o.sinks) - 1),
         ring_capacity_(o.ring_capacity),
         lane_group_(o.lanes, 0),
@@ -623,6 +631,7 @@ class ValveEngine {
   std::uint32_t producers_;
   std::uint32_t consumers_;
   std::uint32_t burst_;
+  std::uint32_t drain_rounds_;
   std::uint64_t sink_mask_;  // bit i set when sink i exists (Options::sinks)
   std::uint64_t ring_capacity_;
   std::vector<std::uint32_t> lane_group_;
