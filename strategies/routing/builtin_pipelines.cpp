@@ -45,29 +45,9 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-/// Index of a sink by name, or nullopt.
-std::optional<std::size_t> sink_index(const PipelineContext& ctx, std::string_view name) {
-  auto it = std::find(ctx.sink_names.begin(), ctx.sink_names.end(), name);
-  if (it == ctx.sink_names.end()) return std::nullopt;
-  return static_cast<std::size_t>(it - ctx.sink_names.begin());
-}
-
-std::string known_sinks(const PipelineContext& ctx) {
-  std::string out;
-  for (const auto& n : ctx.sink_names) out += (out.empty() ? "" : ", ") + n;
-  return out.empty() ? "none" : out;
-}
-
-/// "a,b,c" -> mask; an unknown name is an error naming the known ones.
-Result<std::uint64_t> sinks_from_names(const PipelineContext& ctx, const std::vector<std::string_view>& names) {
-  std::uint64_t mask = 0;
-  for (std::string_view n : names) {
-    auto i = sink_index(ctx, n);
-    if (!i) return Error{Status::NotFound, "unknown sink '" + std::string(n) + "' (sinks: " + known_sinks(ctx) + ")"};
-    mask |= std::uint64_t{1} << *i;
-  }
-  return mask;
-}
+using route::known_sinks;
+using route::sink_index;
+using route::sinks_from_names;
 
 std::vector<std::string_view> split_commas(std::string_view s) {
   std::vector<std::string_view> out;
@@ -157,16 +137,27 @@ PipelineResult make_validated(ValidatedStages&& s, Router router) {
       route::Transforms<>{}, std::move(router)));
 }
 
-PipelineResult passthrough_factory(config::Section& options, const PipelineContext& ctx) {
-  auto decoder = read_decoder(options);
-  finish(options);
-  if (!decoder) return decoder.error();
-  return std::unique_ptr<PipelineBase>(route::make_pipeline("passthrough", *decoder, route::Validators<>{},
-                                                            route::Transforms<>{}, HashRouter(ctx.lanes)));
-}
-
 std::vector<std::string_view> views(const std::vector<std::string>& v) {
   return {v.begin(), v.end()};
+}
+
+PipelineResult passthrough_factory(config::Section& options, const PipelineContext& ctx) {
+  auto decoder = read_decoder(options);
+  std::uint64_t sinks = route::kAllSinks;
+  std::optional<Error> error;
+  if (options.has("sinks")) {
+    auto mask = sinks_from_names(ctx, views(options.string_list("sinks")));
+    if (mask) {
+      sinks = mask.value();
+    } else {
+      error = option_error(options, "sinks", mask.error().message);
+    }
+  }
+  finish(options);
+  if (!decoder) return decoder.error();
+  if (error) return *error;
+  return std::unique_ptr<PipelineBase>(route::make_pipeline("passthrough", *decoder, route::Validators<>{},
+                                                            route::Transforms<>{}, HashRouter(ctx.lanes, sinks)));
 }
 
 PipelineResult validated_factory(config::Section& options, const PipelineContext& ctx) {

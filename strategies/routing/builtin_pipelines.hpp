@@ -6,6 +6,7 @@
 // "passthrough"  PassthroughDecoder, no validators, no transforms, HashRouter.
 //     key         = "payload" | "first_word" | "range" | "source"   (default "payload")
 //     key_offset  = 0, key_length = 0                                (key = "range" only)
+//     sinks       = []          sink names receiving everything (default: all sinks)
 //
 // "validated"    PassthroughDecoder -> SequenceCheck -> LengthBounds -> KeyFilter -> RateLimiter -> router
 //     key, key_offset, key_length   as for "passthrough"

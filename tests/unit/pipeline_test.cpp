@@ -370,6 +370,25 @@ TEST(PipelineRegistry, PassthroughHashesTheConfiguredKey) {
   EXPECT_EQ(down.routes[0].lane, hash_bytes("MSFT") & 31);
 }
 
+TEST(PipelineRegistry, PassthroughRoutesToTheNamedSinksOnly) {
+  auto o = options("sinks = [\"beta\", \"gamma\"]\n");
+  auto p = PipelineRegistry::global().create("passthrough", o.section, context());
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  Frames f;
+  f.add("x");
+  Collect down;
+  Emitter out(down);
+  (*p)->process(f.build(), out);
+  ASSERT_EQ(down.routes.size(), 1u);
+  EXPECT_EQ(down.routes[0].sinks, 0b110u);
+  auto bad = options("sinks = [\"delta\"]\n");
+  auto r = PipelineRegistry::global().create("passthrough", bad.section, context());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(bad.doc->diagnostics().format().find("unknown sink 'delta' (sinks: alpha, beta, gamma)"),
+            std::string::npos)
+      << bad.doc->diagnostics().format();
+}
+
 TEST(PipelineRegistry, ValidatedReadsEveryOptionAndReportsUnknownKeys) {
   auto o = options(
       "key = \"first_word\"\nmin_length = 4\nmax_length = 20\ndeny_keys = [\"EVIL\"]\n"

@@ -1,8 +1,31 @@
 #include "hypergate/route/registry.hpp"
 
+#include <algorithm>
 #include <bit>
 
 namespace hypergate::route {
+
+std::optional<std::size_t> sink_index(const PipelineContext& ctx, std::string_view name) {
+  auto it = std::find(ctx.sink_names.begin(), ctx.sink_names.end(), name);
+  if (it == ctx.sink_names.end()) return std::nullopt;
+  return static_cast<std::size_t>(it - ctx.sink_names.begin());
+}
+
+std::string known_sinks(const PipelineContext& ctx) {
+  std::string out;
+  for (const auto& n : ctx.sink_names) out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "none" : out;
+}
+
+Result<std::uint64_t> sinks_from_names(const PipelineContext& ctx, const std::vector<std::string_view>& names) {
+  std::uint64_t mask = 0;
+  for (std::string_view n : names) {
+    auto i = sink_index(ctx, n);
+    if (!i) return Error{Status::NotFound, "unknown sink '" + std::string(n) + "' (sinks: " + known_sinks(ctx) + ")"};
+    mask |= std::uint64_t{1} << *i;
+  }
+  return mask;
+}
 
 PipelineRegistry& PipelineRegistry::global() {
   static PipelineRegistry registry;

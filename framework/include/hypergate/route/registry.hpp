@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,14 @@ struct PipelineContext {
   std::vector<std::string> sink_names;  ///< sink i is sink_names[i] (for rules that name sinks)
   const SinkHealth* health = nullptr;   ///< health flags the runtime maintains; null if there are none
 };
+
+/// Index of the sink called `name` in ctx.sink_names, or nullopt.
+[[nodiscard]] std::optional<std::size_t> sink_index(const PipelineContext& ctx, std::string_view name);
+/// "a, b, c" (for error messages), "none" when there are no sinks.
+[[nodiscard]] std::string known_sinks(const PipelineContext& ctx);
+/// Route::sinks mask of the named sinks; an unknown name is an error naming the known ones.
+[[nodiscard]] Result<std::uint64_t> sinks_from_names(const PipelineContext& ctx,
+                                                     const std::vector<std::string_view>& names);
 
 using PipelineFactory =
     std::function<Result<std::unique_ptr<PipelineBase>>(config::Section& options, const PipelineContext& ctx)>;
