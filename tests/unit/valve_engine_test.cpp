@@ -583,3 +583,29 @@ TEST(ValveEngine, SteadyStatePushAndDrainAllocateNothing) {
   EXPECT_GT(e->totals().conflated, 0u);
   expect_balanced(*e);
 }
+
+// One drain call takes up to drain_rounds bursts from a ring (in order), not one burst per call: a
+// producer that pushed a large burst (one datagram fanning out into many messages) is not throttled.
+TEST(ValveEngine, ADrainTakesUpToDrainRoundsBursts) {
+  for (const std::uint32_t rounds : {1u, 3u, 128u}) {
+    valve::Options o = small(valve::CollisionPolicy::Drop, 1, 1024);
+    o.burst = 32;
+    o.drain_rounds = rounds;
+    auto e = make(o);
+    std::vector<TestMsg> msgs;
+    for (int i = 0; i < 200; ++i) msgs.emplace_back("K", i);
+    for (auto& t : msgs) ASSERT_EQ(e->push(0, t.m), valve::Verdict::Processed);
+    Collector col;
+    const std::size_t first = e->drain(0, col);
+    EXPECT_EQ(first, std::min<std::size_t>(200, std::size_t{32} * rounds)) << "rounds " << rounds;
+    while (e->drain(0, col) != 0) {
+    }
+    std::vector<std::uint64_t> want(200);
+    for (std::uint64_t i = 0; i < 200; ++i) want[i] = i;
+    EXPECT_EQ(col.sequences("K"), want);
+    expect_balanced(*e);
+  }
+  valve::Options bad = small(valve::CollisionPolicy::Drop);
+  bad.drain_rounds = 0;
+  EXPECT_FALSE(valve::validate(bad).ok());
+}
