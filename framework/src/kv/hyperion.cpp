@@ -386,7 +386,7 @@ HyperionStats Hyperion::stats() const {
   return s;
 }
 
-Result<Hyperion::Reader> Hyperion::reader() {
+Result<Hyperion::Reader> Hyperion::reader() const {
   for (ReaderSlot& slot : shared_->readers) {
     bool expected = false;
     // acq_rel: pairs with the release store of claimed in ~Reader(), so a reused registration starts

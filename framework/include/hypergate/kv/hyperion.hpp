@@ -310,7 +310,7 @@ class Hyperion {
   // ---- readers -----------------------------------------------------------------------------------
 
   /// Registers a reader (any thread, cold path). Unsupported when kMaxReaders are registered.
-  [[nodiscard]] Result<Reader> reader();
+  [[nodiscard]] Result<Reader> reader() const;
 
  private:
   friend class Reader;
