@@ -5,7 +5,12 @@
 # other is stopped: hypergate busy-polls its core); wrk is pinned to core 1 with one thread and 50
 # connections for 5 s, 3 repetitions per (server, mode), plain and pipelined (16 requests per write,
 # tests/bench/pipeline.lua). Prints impl, mode, median/min/max req/s; --json FILE writes the same.
-# Builds only the `hypergate` target (release preset). Kills everything it started on exit.
+# `/fire` rows: hypergate's `http.fire` alone on core 0 (busy worker, passthrough pipeline, null sink),
+# wrk on core 1 POSTing /fire with a Lua script that collects every X-Latency-Ns header (the in-engine
+# time: parse done -> accepted by the valve engine) and reports its median and p99 per run; 1 and 50
+# connections, 3 repetitions each; req/s too. Goal: median <= 200 ns.
+# Builds only the `hypergate` target (release preset); HG_HTTP_BINARY=path uses that binary instead
+# (no build). HG_HTTP_ONLY=fire runs only the /fire rows. Kills everything it started on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,8 +30,13 @@ for tool in wrk nginx taskset curl; do
   command -v "$tool" >/dev/null || { echo "http.sh: '$tool' not found (scripts/setup.sh installs it)" >&2; exit 1; }
 done
 
-cmake --build --preset release --target hypergate >/dev/null
-binary=build/release/framework/gateway/hypergate
+only=${HG_HTTP_ONLY:-all}
+if [ -n "${HG_HTTP_BINARY:-}" ]; then
+  binary=$HG_HTTP_BINARY
+else
+  cmake --build --preset release --target hypergate >/dev/null
+  binary=build/release/framework/gateway/hypergate
+fi
 lua=$(pwd)/tests/bench/pipeline.lua
 
 tmp=$(mktemp -d /tmp/hg_http_bench.XXXXXX)
@@ -80,6 +90,7 @@ run_wrk() {  # impl mode port
   done
 }
 
+if [ "$only" = all ]; then
 # --- hypergate: http.catchall on one busy-polling worker pinned to core 0 ---
 hg_port=$(free_port)
 cat >"$tmp/hypergate.toml" <<TOML
@@ -131,6 +142,81 @@ wait_ready "$ng_port" nginx || { cat "$tmp/nginx/error.log" "$tmp/nginx/stdout.l
 run_wrk nginx plain "$ng_port"
 run_wrk nginx pipeline16 "$ng_port"
 stop_server "$ng_pid"
+fi
+
+# --- hypergate: http.fire alone, in-engine latency from X-Latency-Ns ---
+declare -A fire_rps fire_med fire_p99 fire_col  # mode -> space-separated values of each repetition
+run_fire() {
+  local port fire_pid out line c r
+  port=$(free_port)
+  cat >"$tmp/fire.toml" <<TOML
+[gateway]
+workers = 1
+cores = [0]
+idle = "busy"
+
+[admin]
+enabled = false
+
+[source.fire]
+type = "http.fire"
+listen = "127.0.0.1:$port"
+pipeline = "passthrough"
+pipeline_options = { key = "source" }
+
+[sink.discard]
+type = "null"
+TOML
+  # Collects every X-Latency-Ns per wrk thread; done() merges them and prints median and p99.
+  cat >"$tmp/fire.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "fire-bench-body!"
+wrk.headers["Content-Type"] = "text/plain"
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) lat = {}; n = 0; collisions = 0 end
+function response(status, headers, body)
+  local v = headers["X-Latency-Ns"]
+  if v then n = n + 1; lat[n] = tonumber(v) end
+  if headers["X-Hyper-Status"] == "COLLISION" then collisions = collisions + 1 end
+end
+function done(summary, latency, requests)
+  local all, col = {}, 0
+  for _, t in ipairs(threads) do
+    local l = t:get("lat")
+    for i = 1, #l do all[#all + 1] = l[i] end
+    col = col + t:get("collisions")
+  end
+  table.sort(all)
+  local c = #all
+  if c == 0 then io.write("fire_latency_ns count=0 median=0 p99=0 collisions=0\n") return end
+  io.write(string.format("fire_latency_ns count=%d median=%d p99=%d collisions=%d\n", c,
+    all[math.max(1, math.ceil(c * 0.5))], all[math.max(1, math.ceil(c * 0.99))], col))
+end
+LUA
+  taskset -c 0 "$binary" run --config "$tmp/fire.toml" >"$tmp/fire.log" 2>&1 &
+  fire_pid=$!; pids+=("$fire_pid")
+  for _ in $(seq 1 100); do
+    if curl -s -m 1 -d x "http://127.0.0.1:$port/fire" 2>/dev/null | grep -q PROCESSED; then break; fi
+    sleep 0.1
+  done
+  for c in 1 50; do
+    for r in $(seq 1 "$reps"); do
+      out=$(taskset -c 1 wrk -t1 "-c$c" "-d$duration" -s "$tmp/fire.lua" "http://127.0.0.1:$port/fire" 2>&1)
+      line=$(grep '^fire_latency_ns' <<<"$out" || true)
+      if [ -z "$line" ] || grep -q 'count=0 ' <<<"$line"; then
+        echo "http.sh: wrk gave no /fire result (c$c):" >&2; echo "$out" >&2; cat "$tmp/fire.log" >&2; exit 1
+      fi
+      fire_rps["c$c"]+="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out") "
+      fire_med["c$c"]+="$(sed -E 's/.*median=([0-9]+).*/\1/' <<<"$line") "
+      fire_p99["c$c"]+="$(sed -E 's/.*p99=([0-9]+).*/\1/' <<<"$line") "
+      fire_col["c$c"]+="$(sed -E 's/.*collisions=([0-9]+).*/\1/' <<<"$line") "
+    done
+  done
+  stop_server "$fire_pid"
+}
+
+run_fire
 
 # --- report ---
 stats() {  # values... -> "median min max"
@@ -138,9 +224,10 @@ stats() {  # values... -> "median min max"
     m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2; printf "%.0f %.0f %.0f\n", m, v[1], v[NR] }'
 }
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(uname -r)"
+json_rows=()
+if [ "$only" = all ]; then
 echo "wrk -t1 -c$conns -d$duration on core 1, server on core 0, $reps repetitions"
 printf '%-10s %-11s %12s %12s %12s\n' impl mode "median req/s" min max
-json_rows=()
 for key in "hypergate plain" "nginx plain" "hypergate pipeline16" "nginx pipeline16"; do
   read -r impl mode <<<"$key"
   # shellcheck disable=SC2086
@@ -152,6 +239,22 @@ for mode in plain pipeline16; do
   # shellcheck disable=SC2086
   h=$(stats ${results["hypergate $mode"]} | cut -d' ' -f1); n=$(stats ${results["nginx $mode"]} | cut -d' ' -f1)
   awk -v h="$h" -v n="$n" -v m="$mode" 'BEGIN { printf "ratio hypergate/nginx (%s): %.2fx\n", m, (n > 0 ? h / n : 0) }'
+done
+fi
+echo "/fire: in-engine ns from X-Latency-Ns (parse done -> accepted by the valve engine); wrk -t1 -d$duration POST"
+echo "on core 1, http.fire alone on core 0, $reps repetitions; goal: median <= 200 ns"
+printf '%-10s %-8s %12s %22s %22s %10s\n' impl mode "median req/s" "median ns (min-max)" "p99 ns (min-max)" collisions
+for c in 1 50; do
+  # shellcheck disable=SC2086
+  read -r rmed _ _ <<<"$(stats ${fire_rps["c$c"]})"
+  # shellcheck disable=SC2086
+  read -r lmed llo lhi <<<"$(stats ${fire_med["c$c"]})"
+  # shellcheck disable=SC2086
+  read -r pmed plo phi <<<"$(stats ${fire_p99["c$c"]})"
+  # shellcheck disable=SC2086
+  col=$(printf '%s\n' ${fire_col["c$c"]} | awk '{s += $1} END {print s + 0}')
+  printf '%-10s %-8s %12s %22s %22s %10s\n' hypergate "fire-c$c" "$rmed" "$lmed ($llo-$lhi)" "$pmed ($plo-$phi)" "$col"
+  json_rows+=("{\"impl\": \"hypergate\", \"mode\": \"fire-c$c\", \"median_rps\": $rmed, \"median_ns\": $lmed, \"min_median_ns\": $llo, \"max_median_ns\": $lhi, \"p99_ns\": $pmed, \"min_p99_ns\": $plo, \"max_p99_ns\": $phi, \"collisions\": $col, \"runs_ns\": [$(echo ${fire_med["c$c"]} | sed 's/ /, /g')]}")
 done
 if [ -n "$json" ]; then
   {

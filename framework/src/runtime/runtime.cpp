@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <bit>
 #include <cerrno>
@@ -77,6 +78,7 @@ struct SourceEntry {
   std::uint16_t id = 0;
   std::unique_ptr<adapter::Source> source;
   std::unique_ptr<route::PipelineBase> pipeline;
+  bool wants_outcomes = false;  // Source::wants_outcomes(), read once by add_source()
   // release on every store: pairs with the acquire load in report(), which then may read `error`
   // (written once, before the Failed store, never again).
   std::atomic<AdapterState> state{AdapterState::Created};
@@ -232,21 +234,64 @@ class ValveDownstream final : public route::Downstream {
   ValveDownstream(Engine& engine, Worker& worker, SpinWork& spin_work) noexcept
       : engine_(engine), worker_(worker), spin_work_(spin_work) {}
   void deliver(std::span<const Message> msgs, std::span<const route::Route> routes) noexcept override {
+    if (observer_ != nullptr) [[unlikely]] {
+      deliver_observed(msgs, routes);
+      return;
+    }
     const valve::BurstOutcome o = engine_.push_burst(worker_.index, msgs, routes, spin_work_);
-    const std::size_t n = std::min(msgs.size(), routes.size());
+    count(std::min(msgs.size(), routes.size()), o);
+  }
+  std::size_t take_pushed() noexcept { return std::exchange(pushed_since_wake_, 0); }
+  /// While set, every delivered batch is pushed message by message and its verdicts go to `source`
+  /// (Source::on_outcomes); null: the plain batch path. Set around the process() of such a source.
+  void observe(adapter::Source* source) noexcept { observer_ = source; }
+
+ private:
+  void count(std::size_t n, const valve::BurstOutcome& o) noexcept {
     worker_.pushed.add(n - o.skipped);
     worker_.route_drops.add(o.skipped);
     worker_.collisions.add(o.collisions);
     worker_.rejected.add(o.rejected);
     pushed_since_wake_ += n - o.skipped;
   }
-  std::size_t take_pushed() noexcept { return std::exchange(pushed_since_wake_, 0); }
 
- private:
+  // One push per message: push_burst() only counts verdicts per batch, and a source that answers each
+  // message needs to know which one collided. The tick is read right after the engine answered.
+  void deliver_observed(std::span<const Message> msgs, std::span<const route::Route> routes) noexcept {
+    const std::size_t total = std::min(msgs.size(), routes.size());
+    for (std::size_t base = 0; base < total; base += kDefaultBurst) {
+      const std::size_t n = std::min<std::size_t>(kDefaultBurst, total - base);
+      valve::BurstOutcome sum;
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t k = base + i;
+        adapter::PushOutcome& out = outcomes_[i];
+        if (routes[k].action != route::Action::Deliver) {
+          ++sum.skipped;
+          out.outcome = adapter::Outcome::Dropped;
+          out.tsc = TscClock::ticks();
+          continue;
+        }
+        const valve::BurstOutcome o = engine_.push_burst(worker_.index, msgs.subspan(k, 1), routes.subspan(k, 1),
+                                                         spin_work_);
+        out.tsc = TscClock::ticks();
+        out.outcome = o.rejected != 0     ? adapter::Outcome::Rejected
+                      : o.collisions != 0 ? adapter::Outcome::Collision
+                                          : adapter::Outcome::Processed;
+        sum.processed += o.processed;
+        sum.collisions += o.collisions;
+        sum.rejected += o.rejected;
+      }
+      count(n, sum);
+      observer_->on_outcomes(msgs.subspan(base, n), std::span<const adapter::PushOutcome>(outcomes_.data(), n));
+    }
+  }
+
   Engine& engine_;
   Worker& worker_;
   SpinWork& spin_work_;
   std::size_t pushed_since_wake_ = 0;
+  adapter::Source* observer_ = nullptr;
+  std::array<adapter::PushOutcome, kDefaultBurst> outcomes_{};
 };
 
 // The valve consumer of one worker: its own instance of every sink.
@@ -359,8 +404,15 @@ void run_worker(State& st, Worker& w, Engine& eng) {
         if (n != 0) {
           const std::uint64_t t0 = TscClock::ticks();
           for (Message& m : in) m.source_id = se->id;
-          se->pipeline->process(in, emitter);
-          emitter.flush();  // the pipeline should have flushed; make sure nothing outlives `in`
+          if (se->wants_outcomes) [[unlikely]] {
+            down.observe(se->source.get());  // verdicts go back to the source before release()
+            se->pipeline->process(in, emitter);
+            emitter.flush();
+            down.observe(nullptr);
+          } else {
+            se->pipeline->process(in, emitter);
+            emitter.flush();  // the pipeline should have flushed; make sure nothing outlives `in`
+          }
           se->source->release(in);
           w.poll_to_pipeline->record(clock.elapsed_ns(t0, TscClock::ticks()));
           w.polled.add(n);
@@ -517,6 +569,7 @@ Result<std::uint16_t> Runtime::add_source(std::string name, unsigned worker, std
   e->pipeline_name = std::string(pipeline->name());
   e->worker = worker;
   e->id = static_cast<std::uint16_t>(st.sources.size());
+  e->wants_outcomes = source->wants_outcomes();
   e->source = std::move(source);
   e->pipeline = std::move(pipeline);
   st.sources.push_back(std::move(e));
@@ -765,10 +818,11 @@ std::string Report::to_text() const {
                      w.poll_to_pipeline.p99_ns, w.push_to_drain.p50_ns, w.push_to_drain.p99_ns));
   for (const SourceReport& s : sources)
     line(fmt::format("source {} ({}, pipeline {}, worker {}): {}{}{} messages {} errors {} | pipeline in {} emitted "
-                     "{} rejected {} dropped {}",
+                     "{} rejected {} dropped {} gaps {} missing {}",
                      s.name, s.type, s.pipeline, s.worker, to_string(s.state), s.error.empty() ? "" : ": ", s.error,
                      s.stats.messages, s.stats.errors, s.pipeline_counters.in, s.pipeline_counters.emitted,
-                     s.pipeline_counters.rejected, s.pipeline_counters.dropped));
+                     s.pipeline_counters.rejected, s.pipeline_counters.dropped, s.pipeline_counters.gaps,
+                     s.pipeline_counters.missing));
   for (const SinkReport& s : sinks) {
     line(fmt::format("sink {} ({}): messages {} bytes {} drops {} errors {} undeliverable {}", s.name, s.type,
                      s.stats.messages, s.stats.bytes, s.stats.drops, s.stats.errors, s.undeliverable));

@@ -10,7 +10,19 @@
 //    with that burst; then the source may reuse the buffers (recycle ring slots, free mbufs...).
 //  - Exactly one thread (the owning worker) calls poll()/release(); stats() may be called from any
 //    thread, so counters it returns are read with relaxed atomics (monotonic, no ordering needed).
+//  - Verdicts (opt-in): a source that must answer each input with what the valve engine did (the HTTP
+//    `/fire` endpoint) returns true from wants_outcomes() (read once, when the runtime adds it). Then,
+//    while the pipeline processes a burst polled from it, on_outcomes() is called on the owning worker
+//    for every batch the pipeline hands downstream (up to kDefaultBurst messages per call, zero or more
+//    calls per burst), all before release() of that burst. `messages` are the pipeline's OUTPUT: a
+//    pipeline may emit 0..N messages per input and may rewrite fields, so the source correlates them
+//    with a field it set and the pipeline carries over (Message::sequence for the passthrough and
+//    validated pipelines). An input that is still unanswered at release() never reached the engine:
+//    the pipeline rejected or swallowed it. Messages a pipeline emits from tick() (outside a burst)
+//    are not reported. Sources that do not ask cost one branch per burst; those that ask have their
+//    messages pushed one at a time, so that each gets its own verdict and acceptance tick.
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "hypergate/core/burst.hpp"
@@ -27,6 +39,20 @@ struct SourceStats {
   std::uint64_t errors = 0;    ///< I/O errors
 };
 
+/// What happened to one message of a source that wants_outcomes().
+enum class Outcome : std::uint8_t {
+  Processed,  ///< queued on its valve lane
+  Collision,  ///< its lane was full and the lane's collision policy applied (drop, spin, conflate, disconnect)
+  Rejected,   ///< payload + key larger than a valve slot: never queued (counted `oversize`)
+  Dropped,    ///< the pipeline routed it nowhere (Route::Action::Drop): never offered to a lane
+};
+
+/// The verdict on one emitted message and when it was given.
+struct PushOutcome {
+  std::uint64_t tsc = 0;  ///< TscClock::ticks() right after the engine answered (the acceptance tick)
+  Outcome outcome = Outcome::Processed;
+};
+
 class Source {
  public:
   virtual ~Source() = default;
@@ -39,6 +65,14 @@ class Source {
   virtual std::size_t poll(Burst<>& out) noexcept = 0;
   /// Every message of `done` (from this source) has been processed: its memory may be reused.
   virtual void release(Burst<>& done) noexcept { (void)done; }
+  /// Read once by the runtime when the source is added: true to receive on_outcomes() calls.
+  [[nodiscard]] virtual bool wants_outcomes() const noexcept { return false; }
+  /// The verdicts on messages the pipeline emitted from the burst being processed (see the header
+  /// comment). `outcomes[i]` belongs to `messages[i]`; both spans have the same size.
+  virtual void on_outcomes(std::span<const Message> messages, std::span<const PushOutcome> outcomes) noexcept {
+    (void)messages;
+    (void)outcomes;
+  }
   /// True once the source has nothing more to give (end of a capture, end of session).
   [[nodiscard]] virtual bool finished() const noexcept { return false; }
 
