@@ -1,25 +1,21 @@
 // `http.catchall` end to end: the real `hypergate` binary with a config written to a temp dir, driven
 // by real curl and wrk, raw sockets (pipelining, slowloris) and a UDP socket standing in for StatsD.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
-#include <array>
 #include <chrono>
-#include <cstdio>
 #include <fstream>
-#include <iterator>
+#include <optional>
 #include <regex>
 #include <string>
 #include <thread>
 
+#include "gateway_process.hpp"
 #include "loopback.hpp"
 
 namespace {
@@ -27,17 +23,14 @@ namespace {
 using namespace std::chrono_literals;
 using namespace hypergate::test;
 
-const std::string kBinary = HG_BINARY_DIR "/framework/gateway/hypergate";
-
 /// The gateway as a child process, with its own temp dir and config.
 class Gateway {
  public:
-  explicit Gateway(std::string extra = {}) : extra_(std::move(extra)) {
-    char tmpl[] = "/tmp/hg_catchall_XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    port_ = free_port(SOCK_STREAM);
-    statsd_port_ = free_port(SOCK_DGRAM);
-    config_ = dir_ + "/catchall.toml";
+  explicit Gateway(std::string extra = {})
+      : extra_(std::move(extra)),
+        port_(free_port(SOCK_STREAM)),
+        statsd_port_(free_port(SOCK_DGRAM)),
+        config_(dir_.path() + "/catchall.toml") {
     // admin on an ephemeral port: tests run in parallel and must not compete for 9901.
     std::ofstream(config_) << "[gateway]\nworkers = 1\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[source.catchall]\ntype = \"http.catchall\"\n"
                            << "listen = \"127.0.0.1:" << port_ << "\"\n"
@@ -46,68 +39,43 @@ class Gateway {
                            << "header_timeout = \"2s\"\nmax_header_bytes = 8192\nmax_body_bytes = 65536\n"
                            << extra_ << "\n[sink.discard]\ntype = \"null\"\n";
   }
-  ~Gateway() {
-    kill_now();
-    std::string cmd = "rm -rf " + dir_;
-    (void)std::system(cmd.c_str());
-  }
 
   bool start() {
-    pid_ = fork();
-    if (pid_ == 0) {
-      const std::string log = dir_ + "/gateway.log";
-      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      execl(kBinary.c_str(), kBinary.c_str(), "run", "--config", config_.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
+    process_.emplace(std::vector<std::string>{"run", "--config", config_});
     // Ready when the gateway says so (its sources, hence the listener, started) and accepts. A
     // connect alone could reach the listener of a predecessor killed with -9, which the kernel tears
     // down asynchronously (its ring's in-flight accept holds it for a few milliseconds).
-    const std::string log = dir_ + "/gateway.log";
-    for (int i = 0; i < 200; ++i) {  // up to 10 s
-      std::ifstream in(log);
-      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (text.find("hypergate: running") != std::string::npos) {
-        const int fd = connect_to(port_);
-        if (fd >= 0) {
-          close(fd);
-          return true;
-        }
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
+    return process_->wait_for("hypergate: running") && wait_until_accepting(port_);
   }
 
+  /// SIGKILL and reap; what it printed stays in log().
   void kill_now() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
+    if (process_) earlier_output_ += process_->output_now();
+    process_.reset();
   }
 
+  /// What every gateway run of this object printed so far.
+  std::string log() { return earlier_output_ + (process_ ? process_->output_now() : std::string()); }
   std::string url(const std::string& path = "/") const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
   std::uint16_t port() const { return port_; }
   std::uint16_t statsd_port() const { return statsd_port_; }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_.path(); }
 
  private:
+  TempDir dir_{"hg_catchall"};  // declared first: removed after the process is gone
   std::string extra_;
-  std::string dir_;
+  std::uint16_t port_;
+  std::uint16_t statsd_port_;
   std::string config_;
-  std::uint16_t port_ = 0;
-  std::uint16_t statsd_port_ = 0;
-  pid_t pid_ = -1;
+  std::string earlier_output_;
+  std::optional<GatewayProcess> process_;
 };
 
 std::string curl(const std::string& args) { return sh("curl -s -m 10 " + args + " 2>&1"); }
 
 class Catchall : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(gw_.start()) << "gateway did not start: " << sh("cat " + gw_.dir() + "/gateway.log"); }
+  void SetUp() override { ASSERT_TRUE(gw_.start()) << "gateway did not start: " << gw_.log(); }
   Gateway gw_;
 };
 
@@ -260,13 +228,13 @@ TEST_F(Catchall, KillNineThenImmediateRestartRebindsThePort) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(curl("-H 'Connection: close' " + gw_.url()), "Vrypt");
   const int held = connect_to(gw_.port());  // and one still open at the kill
   gw_.kill_now();
-  ASSERT_TRUE(gw_.start()) << sh("cat " + gw_.dir() + "/gateway.log");  // bind succeeded at once
+  ASSERT_TRUE(gw_.start()) << gw_.log();  // bind succeeded at once
   std::string got;
   for (int i = 0; i < 30 && got != "Vrypt"; ++i) {  // see Gateway::start() on the dying listener
     got = curl(gw_.url());
     if (got != "Vrypt") std::this_thread::sleep_for(100ms);
   }
-  EXPECT_EQ(got, "Vrypt") << sh("cat " + gw_.dir() + "/gateway.log");
+  EXPECT_EQ(got, "Vrypt") << gw_.log();
   for (int i = 0; i < 10; ++i) EXPECT_EQ(curl(gw_.url()), "Vrypt");  // then steadily
   if (held >= 0) close(held);
 }

@@ -5,11 +5,8 @@
 // session after SIGTERM, then has tshark (the judge of the format) decode what it received:
 // MoldUDP64 fields present, no "Malformed" and no expert warnings.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -20,11 +17,12 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <iterator>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "gateway_process.hpp"
 #include "loopback.hpp"
 #include "protocols/moldudp64.hpp"
 
@@ -34,13 +32,7 @@ using namespace std::chrono_literals;
 using namespace hypergate::test;
 namespace mold = hypergate::protocols::mold;
 
-const std::string kBinary = HG_BINARY_DIR "/framework/gateway/hypergate";
 constexpr const char* kGroup = "239.77.9.9";
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 /// A UDP socket on 127.0.0.1:0 with a 5 s receive timeout, also able to send multicast on loopback.
 class Udp {
@@ -89,11 +81,7 @@ class Udp {
 /// The gateway as a child process: udp source on a multicast group -> passthrough -> udp sink.
 class Gateway {
  public:
-  explicit Gateway(std::uint16_t sink_port) {
-    char tmpl[] = "/tmp/hg_udp_XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    feed_port_ = free_port(SOCK_DGRAM);
-    config_ = dir_ + "/udp.toml";
+  explicit Gateway(std::uint16_t sink_port) : feed_port_(free_port(SOCK_DGRAM)), config_(dir_.path() + "/udp.toml") {
     std::ofstream(config_) << "[gateway]\nworkers = 1\n\n[admin]\nenabled = false\n\n"
                            << "[source.feed]\ntype = \"udp\"\nlisten = \"" << kGroup << ":" << feed_port_ << "\"\n"
                            << "interface = \"127.0.0.1\"\nrcvbuf = 1048576\npipeline = \"passthrough\"\n"
@@ -102,55 +90,28 @@ class Gateway {
                            << "framing = \"moldudp64\"\nsession = \"HGTEST\"\nmtu = 400\n"
                            << "heartbeat_interval = \"250ms\"\n";
   }
-  ~Gateway() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    const std::string cmd = "rm -rf " + dir_;
-    (void)std::system(cmd.c_str());
-  }
 
   bool start() {
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int fd = open(log().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      execl(kBinary.c_str(), kBinary.c_str(), "run", "--config", config_.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    for (int i = 0; i < 200; ++i) {  // up to 10 s
-      if (read_file(log()).find("hypergate: running") != std::string::npos) return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
+    process_.emplace(std::vector<std::string>{"run", "--config", config_});
+    // "running" is printed before the source has joined the group; its rcvbuf line comes after the
+    // join, so from then on datagrams are queued, not lost.
+    return process_->wait_for("hypergate: running") && process_->wait_for("udp source 'feed': rcvbuf");
   }
 
-  /// SIGTERM, then the exit status (or -1 when it did not exit normally within 10 s).
-  int terminate() {
-    kill(pid_, SIGTERM);
-    for (int i = 0; i < 200; ++i) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    return -1;
-  }
+  /// SIGTERM, then the exit status (-1 when it did not exit normally).
+  int terminate() { return process_ ? process_->terminate() : -1; }
 
-  [[nodiscard]] std::string log() const { return dir_ + "/gateway.log"; }
-  [[nodiscard]] const std::string& dir() const { return dir_; }
+  /// What the gateway printed so far.
+  [[nodiscard]] std::string log() { return process_ ? process_->output_now() : std::string(); }
+  [[nodiscard]] const std::string& dir() const { return dir_.path(); }
   [[nodiscard]] const std::string& config() const { return config_; }
   [[nodiscard]] std::uint16_t feed_port() const { return feed_port_; }
 
  private:
-  std::string dir_;
+  TempDir dir_{"hg_udp"};  // declared first: removed after the process is gone
+  std::uint16_t feed_port_;
   std::string config_;
-  std::uint16_t feed_port_ = 0;
-  pid_t pid_ = -1;
+  std::optional<GatewayProcess> process_;
 };
 
 struct Packet {
@@ -204,9 +165,9 @@ std::string tshark(const std::string& stem, const std::string& port, const std::
 TEST(UdpGateway, ConfigCheckKnowsTheUdpTypes) {
   Udp rx;
   Gateway gw(rx.port());
-  std::string out = sh(kBinary + " config check " + gw.config() + " 2>&1; echo rc=$?");
+  std::string out = sh(kGatewayBinary + " config check " + gw.config() + " 2>&1; echo rc=$?");
   EXPECT_NE(out.find("rc=0"), std::string::npos) << out;
-  out = sh(kBinary + " config check " + gw.config() + " --set sink.republish.session=ELEVENCHARS 2>&1; echo rc=$?");
+  out = sh(kGatewayBinary + " config check " + gw.config() + " --set sink.republish.session=ELEVENCHARS 2>&1; echo rc=$?");
   EXPECT_NE(out.find("1 to 10 characters"), std::string::npos) << out;
   EXPECT_EQ(out.find("rc=0"), std::string::npos) << out;
 }
@@ -214,7 +175,7 @@ TEST(UdpGateway, ConfigCheckKnowsTheUdpTypes) {
 TEST(UdpGateway, MulticastInMoldUdp64OutInOrderAndTsharkDecodesIt) {
   Udp rx;
   Gateway gw(rx.port());
-  ASSERT_TRUE(gw.start()) << "gateway did not start: " << read_file(gw.log());
+  ASSERT_TRUE(gw.start()) << "gateway did not start: " << gw.log();
 
   Udp tx;
   constexpr std::size_t kMessages = 300;
@@ -230,9 +191,13 @@ TEST(UdpGateway, MulticastInMoldUdp64OutInOrderAndTsharkDecodesIt) {
   std::vector<std::string> datagrams;
   std::vector<std::string> got;
   std::uint64_t next = 1;
+  // Heartbeats keep arriving while the gateway idles, so the receive timeout alone would never end a
+  // loop that lost a datagram: bound it as a whole (a hang guard, not a timing assertion).
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
   while (got.size() < kMessages) {
+    ASSERT_LT(std::chrono::steady_clock::now(), give_up) << "only " << got.size() << " messages\n" << gw.log();
     std::string d = rx.receive();
-    ASSERT_FALSE(d.empty()) << "timed out after " << got.size() << " messages\n" << read_file(gw.log());
+    ASSERT_FALSE(d.empty()) << "timed out after " << got.size() << " messages\n" << gw.log();
     Packet p;
     ASSERT_TRUE(decode(d, p)) << "not a MoldUDP64 packet of session HGTEST (" << d.size() << " bytes)";
     EXPECT_LE(d.size(), 400u);
@@ -255,7 +220,7 @@ TEST(UdpGateway, MulticastInMoldUdp64OutInOrderAndTsharkDecodesIt) {
     EXPECT_EQ(p.sequence, kMessages + 1);
     datagrams.push_back(d);
   }
-  EXPECT_EQ(gw.terminate(), 0) << read_file(gw.log());
+  EXPECT_EQ(gw.terminate(), 0) << gw.log();
   std::string end_of_session;
   for (int i = 0; i < 20 && end_of_session.empty(); ++i) {
     const std::string d = rx.receive();
@@ -268,7 +233,7 @@ TEST(UdpGateway, MulticastInMoldUdp64OutInOrderAndTsharkDecodesIt) {
       datagrams.push_back(d);  // a late heartbeat
     }
   }
-  ASSERT_FALSE(end_of_session.empty()) << read_file(gw.log());
+  ASSERT_FALSE(end_of_session.empty()) << gw.log();
 
   // tshark judges the wire format: every data and heartbeat packet decodes without a malformed
   // field or any expert info at all.
