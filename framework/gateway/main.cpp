@@ -2,7 +2,8 @@
 //   version                              version, compiler, build type, clock source
 //   config check FILE [--set k=v]...     validate a deployment without running it
 //   run --config FILE [--set k=v]...     run a deployment until SIGINT/SIGTERM or end of input
-//   replay CAPTURE ...                   replay a capture through the market-data gateway (not yet)
+//   replay CAPTURE ...                   replay a capture through the itch pipeline (market_commands.hpp)
+//   gen itch --out F ...                 write a synthetic ITCH 5.0 / MoldUDP64 capture
 //   hist FILE...                         read HdrHistogram interval logs (not yet)
 // Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.
 #include <fmt/format.h>
@@ -15,6 +16,7 @@
 #include "hypergate/adapter/plugin.hpp"
 #include "hypergate/config/config.hpp"
 #include "hypergate/core/clock.hpp"
+#include "market_commands.hpp"
 #include "plan.hpp"
 #include "run.hpp"
 
@@ -159,16 +161,48 @@ int main(int argc, char** argv) {
   run->add_flag("-q,--quiet", run_options.quiet, "No per-second stats line (totals are still printed)");
 
   // replay
-  auto* replay = app.add_subcommand("replay", "Replay a pcap capture of market data through the gateway");
-  std::string capture, replay_config, book_json, via = "udp", speed = "1";
-  std::uint16_t replay_port = 0;
-  replay->add_option("CAPTURE", capture, "pcap/pcapng file of MoldUDP64 (ITCH 5.0) packets")->required();
-  replay->add_option("--speed", speed, "Replay speed: a factor of the captured timing (1, 10, 0.5) or 'max'")->capture_default_str();
-  replay->add_option("--config", replay_config, "Gateway configuration for the replay")->type_name("FILE");
-  replay->add_option("--book-json", book_json, "Write the final order books as JSON to FILE")->type_name("FILE");
-  replay->add_option("--port", replay_port, "UDP destination port to feed (0 = from the capture)");
-  replay->add_option("--via", via, "Feed path: 'udp' (loopback socket) or 'dpdk' (net_pcap vdev)")->capture_default_str()
-      ->check(CLI::IsMember({"udp", "dpdk"}));
+  auto* replay = app.add_subcommand("replay", "Replay a pcap/pcapng capture of MoldUDP64 (ITCH 5.0) through the itch pipeline");
+  gateway::ReplayArgs replay_args;
+  replay->add_option("CAPTURE", replay_args.capture, "pcap/pcapng file of MoldUDP64 (ITCH 5.0) datagrams")->required();
+  replay->add_option("--speed", replay_args.speed, "max, realtime (= 1x), Nx (10x, 0.5x) or a fixed rate (100000pps)")
+      ->capture_default_str();
+  replay->add_option("--config", replay_args.config,
+                     "Gateway configuration (sinks, admin, workers); the replay adds [source.replay] to it")
+      ->type_name("FILE");
+  replay->add_option("--set", replay_args.sets, "Override a key, e.g. source.replay.pipeline_options.output=both")
+      ->type_name("KEY=VALUE");
+  replay->add_option("--book-json", replay_args.book_json, "Write the final top of book as JSON to FILE (- = stdout)")->type_name("FILE");
+  replay->add_option("--port", replay_args.port, "Only UDP datagrams to this destination port (0 = every UDP payload)");
+  replay->add_option("--loop", replay_args.loop, "Passes over the capture")->capture_default_str()->check(CLI::PositiveNumber);
+  replay->add_option("--send", replay_args.send, "Send the datagrams to HOST:PORT on the capture's schedule instead")
+      ->type_name("HOST:PORT");
+  replay->add_option("--interface", replay_args.interface, "--send to a multicast group: outgoing interface (IPv4)")
+      ->type_name("IP");
+  replay->add_option("--via", replay_args.via, "Feed path: 'inprocess' or 'dpdk' (net_pcap vdev)")->capture_default_str();
+  replay->add_option("--plugin", replay_args.plugins, "Load an adapter plugin (repeatable)")->type_name("LIB.so");
+  replay->add_flag("-q,--quiet", replay_args.quiet, "No progress bar");
+
+  // gen itch
+  auto* gen = app.add_subcommand("gen", "Generate test data");
+  gen->require_subcommand(1, 1);
+  auto* gen_itch = gen->add_subcommand("itch", "Write a synthetic, protocol-exact ITCH 5.0 / MoldUDP64 capture (pcap)");
+  gateway::GenItchArgs gen_args;
+  gen_itch->add_option("-o,--out", gen_args.out, "Capture file to write")->required()->type_name("FILE");
+  gen_itch->add_option("--messages", gen_args.messages, "ITCH messages in total")->capture_default_str();
+  gen_itch->add_option("--symbols", gen_args.symbols, "Tickers (comma separated); default: --symbol-count generated ones")
+      ->delimiter(',');
+  gen_itch->add_option("--symbol-count", gen_args.symbol_count, "Generated tickers when --symbols is not given")
+      ->capture_default_str();
+  gen_itch->add_option("--seed", gen_args.seed, "Random seed (same seed, same bytes)")->capture_default_str();
+  gen_itch->add_option("--rate", gen_args.rate, "Messages per second of feed time (timestamp spacing)")->capture_default_str();
+  gen_itch->add_option("--session", gen_args.session, "MoldUDP64 session (<= 10 characters)")->capture_default_str();
+  gen_itch->add_option("--loss", gen_args.loss, "Probability of leaving a packet out")->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  gen_itch->add_option("--drop", gen_args.drops, "Leave out the packets carrying sequences FIRST-LAST (repeatable)")
+      ->type_name("FIRST-LAST");
+  gen_itch->add_option("--dst", gen_args.dst, "Destination IPv4:PORT of the frames")->capture_default_str();
+  gen_itch->add_option("--src", gen_args.src, "Source IPv4:PORT of the frames")->capture_default_str();
+  gen_itch->add_option("--max-packet-bytes", gen_args.max_packet_bytes, "Largest MoldUDP64 datagram")->capture_default_str();
 
   // hist
   auto* hist = app.add_subcommand("hist", "Summarise HdrHistogram interval logs (percentile table, CSV, plot)");
@@ -204,7 +238,8 @@ int main(int argc, char** argv) {
     if (*version) return cmd_version();
     if (*check) return cmd_config_check(check_file, check_sets, check_plugins);
     if (*run) return cmd_run(run_file, run_sets, run_options);
-    if (*replay) return not_available("replay", "the market-data gateway");
+    if (*replay) return gateway::cmd_replay(replay_args);
+    if (*gen_itch) return gateway::cmd_gen_itch(gen_args);
     if (*hist) return not_available("hist", "the histogram log reader");
   } catch (const std::exception& e) {  // cold path only: report, never crash
     fmt::print(stderr, "hypergate: error: {}\n", e.what());

@@ -72,6 +72,12 @@ ValveSettings read_valves(config::Section s) {
              : policy == "disconnect" ? ValveSettings::Policy::Disconnect
                                       : ValveSettings::Policy::Drop;
   v.spin_ns = s.duration_ns("spin_ns", v.spin_ns);
+  const auto slot = s.integer("slot_bytes", static_cast<std::int64_t>(v.slot_bytes), 128, 2048);
+  if (slot != 128 && slot != 256 && slot != 512 && slot != 1024 && slot != 2048) {
+    s.error("slot_bytes", std::to_string(slot) + " is not one of 128, 256, 512, 1024, 2048");
+  } else {
+    v.slot_bytes = static_cast<std::uint32_t>(slot);
+  }
   s.finish();
   return v;
 }

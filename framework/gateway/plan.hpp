@@ -47,6 +47,9 @@ struct ValveSettings {
   std::uint32_t capacity = 4096;    ///< messages per lane ring, power of two
   Policy policy = Policy::Drop;     ///< what a full lane does (a COLLISION)
   std::uint64_t spin_ns = 10'000;   ///< bound on spinning for policy "spin"
+  /// Bytes per ring slot (header + payload + key): 128, 256, 512, 1024 or 2048. A message that does not
+  /// fit is dropped and counted as oversize, so size it for the largest payload the sources deliver.
+  std::uint32_t slot_bytes = 256;
 };
 
 /// [store]

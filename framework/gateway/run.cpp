@@ -59,6 +59,7 @@ runtime::Options runtime_options(const GatewayPlan& plan) {
   o.valves.lanes = plan.valves.lanes;
   o.valves.ring_capacity = plan.valves.capacity;
   o.valves.spin_ns = plan.valves.spin_ns;
+  o.slot_bytes = plan.valves.slot_bytes;
   switch (plan.valves.policy) {
     case ValveSettings::Policy::Drop: o.valves.policy = valve::CollisionPolicy::Drop; break;
     case ValveSettings::Policy::Spin: o.valves.policy = valve::CollisionPolicy::Spin; break;
@@ -94,21 +95,33 @@ int run_gateway(GatewayPlan& plan, const RunOptions& options) {
   runtime::Runtime rt(runtime_options(plan));
   for (auto& k : plan.sinks) {
     if (auto r = rt.add_sink(k.name, std::move(k.instances)); !r) {
-      fmt::print(stderr, "hypergate run: sink '{}': {}\n", k.name, r.error().message);
+      fmt::print(stderr, "hypergate {}: sink '{}': {}\n", options.command, k.name, r.error().message);
       return 1;
     }
   }
   for (auto& s : plan.sources) {
     if (auto r = rt.add_source(s.name, s.worker, std::move(s.source), std::move(s.pipeline_instance)); !r) {
-      fmt::print(stderr, "hypergate run: source '{}': {}\n", s.name, r.error().message);
+      fmt::print(stderr, "hypergate {}: source '{}': {}\n", options.command, s.name, r.error().message);
       return 1;
     }
   }
 
   SignalGuard signals(rt);
   if (auto r = rt.start(); !r) {
-    fmt::print(stderr, "hypergate run: cannot start the runtime: {}\n", r.error().message);
+    fmt::print(stderr, "hypergate {}: cannot start the runtime: {}\n", options.command, r.error().message);
     return 1;
+  }
+  // Adapters start on their workers' threads: "running" is printed once every one has started (or
+  // failed, which the report shows), so whoever waits for the line can use the gateway's sockets.
+  for (int i = 0; i < 5000 && !rt.finished(); ++i) {
+    const runtime::Report r = rt.report();
+    bool pending = false;
+    for (const auto& s : r.sources) pending = pending || s.state == runtime::AdapterState::Created;
+    for (const auto& k : r.sinks)
+      for (const auto& inst : k.instances) pending = pending || inst.state == runtime::AdapterState::Created;
+    if (!pending) break;
+    timespec nap{0, 1'000'000};
+    nanosleep(&nap, nullptr);
   }
   fmt::print("hypergate: running {} source(s), {} sink(s) on {} worker(s); Ctrl-C to stop\n", plan.sources.size(),
              plan.sinks.size(), plan.gateway.workers);
@@ -123,7 +136,7 @@ int run_gateway(GatewayPlan& plan, const RunOptions& options) {
     ao.port = plan.admin.listen.port;
     admin = std::make_unique<http::AdminServer>(std::move(ao), [&rt] { return rt.report(); });
     if (auto r = admin->start(); !r) {
-      fmt::print(stderr, "hypergate run: {}\n", r.error().message);
+      fmt::print(stderr, "hypergate {}: {}\n", options.command, r.error().message);
       rt.request_stop();
       rt.wait();
       return 1;
@@ -183,6 +196,9 @@ int run_gateway(GatewayPlan& plan, const RunOptions& options) {
   fmt::print("totals: {} messages in ({} bytes), {} messages out\n", total_in, total_in_bytes, total_out);
   fmt::print("\n{}", report.to_text());
   std::fflush(stdout);
+  if (options.after_run) {
+    if (const int code = options.after_run(rt); code != 0) return code;
+  }
   return failed ? 1 : 0;
 }
 

@@ -6,10 +6,15 @@
 // on its worker, each sink as one instance per worker. The calling thread only waits and prints a
 // stats line per interval; the workers do the work.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "plan.hpp"
+
+namespace hypergate::runtime {
+class Runtime;
+}
 
 namespace hypergate::gateway {
 
@@ -17,6 +22,11 @@ struct RunOptions {
   std::vector<std::string> plugins;                 ///< --plugin LIB.so (loaded before the plan is built)
   std::uint64_t stats_interval_ns = 1'000'000'000;  ///< one stats line per interval
   bool quiet = false;                               ///< no periodic stats line (totals are still printed)
+  const char* command = "run";                      ///< the CLI command, for messages
+  /// Called after the workers have ended and the report was printed, while the runtime (and so every
+  /// pipeline and its store) still exists: `replay` reads the books here. Its return value, when
+  /// non-zero, becomes the exit code.
+  std::function<int(const runtime::Runtime&)> after_run;
 };
 
 /// Returns the process exit code: 0 after a clean stop, 1 if the runtime could not start or an

@@ -2,96 +2,51 @@
 // version, help, config check (valid, unknown key, missing type, wrong type, bad --set, missing
 // file, syntax error), run (to the end of a finite source, and stopped by SIGTERM), and the
 // subcommands whose engines do not exist yet.
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <fstream>
-#include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
-extern char** environ;
+#include "gateway_process.hpp"
 
 namespace {
 
-const std::string kBinary = HG_BINARY_DIR "/framework/gateway/hypergate";
+using hypergate::test::GatewayProcess;
+using hypergate::test::kGatewayBinary;
+
 const std::string kDefaultConfig = HG_SOURCE_DIR "/configs/default.toml";
+// The synthetic deployment: no sockets but the admin listener, so runs are quick and need no fixed port.
+const std::string kSyntheticConfig = HG_SOURCE_DIR "/configs/synthetic.toml";
 // Runs bind the admin listener on an ephemeral port, so parallel tests never share 9901.
 const std::string kEphemeralAdmin = "admin.listen=127.0.0.1:0";
-
-// A hang guard, not a timing assertion: a child that outlives it is killed and the test fails.
-constexpr int kHangGuardMs = 60'000;
 
 struct Outcome {
   int exit_code = -1;     // -1 when killed by a signal
   int term_signal = 0;
   std::string output;     // stdout and stderr, interleaved as written
-  bool hung = false;
+  bool hung = false;      // the hang guard (kGatewayHangGuardMs) expired and the child was killed
 };
 
-// Runs the binary with `args`, output captured through one pipe. `on_output` is called with the
-// output so far each time more arrives; it may act on the child (send a signal) and returns true
-// once it has done what it wanted (it is not called again).
-Outcome run_binary(const std::vector<std::string>& args,
-                   const std::function<bool(pid_t, const std::string&)>& on_output = {}) {
+// Runs the binary with `args` to its end. With `sigterm_when_running`, sends SIGTERM once it has
+// printed "hypergate: running" (its signal handlers are installed before that line is printed).
+Outcome run_binary(const std::vector<std::string>& args, bool sigterm_when_running = false) {
   Outcome out;
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) {
-    ADD_FAILURE() << "pipe2 failed";
+  GatewayProcess gw(args);
+  if (!gw.spawned()) {
+    ADD_FAILURE() << "posix_spawn(" << kGatewayBinary << ") failed";
     return out;
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
-  std::vector<std::string> argv_s;
-  argv_s.push_back(kBinary);
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, kBinary.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(fds[1]);
-  if (rc != 0) {
-    close(fds[0]);
-    ADD_FAILURE() << "posix_spawn(" << kBinary << ") failed: " << rc;
-    return out;
-  }
-  bool callback_done = !on_output;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kHangGuardMs);
-  char buf[4096];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      out.hung = true;
-      kill(pid, SIGKILL);
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    const int ready = poll(&p, 1, static_cast<int>(left.count()));
-    if (ready < 0) continue;  // EINTR
-    if (ready == 0) continue;
-    const ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n <= 0) break;  // EOF: the child closed its output (exited)
-    out.output.append(buf, static_cast<std::size_t>(n));
-    if (!callback_done) callback_done = on_output(pid, out.output);
-  }
-  close(fds[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-  }
-  if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) out.term_signal = WTERMSIG(status);
+  if (sigterm_when_running && gw.wait_for("hypergate: running")) kill(gw.pid(), SIGTERM);
+  out.exit_code = gw.wait_exit();
+  out.term_signal = gw.term_signal();
+  out.hung = gw.hung();
+  out.output = gw.output();
   return out;
 }
 
@@ -156,7 +111,7 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(run_binary({"run"}).exit_code, 2);  // --config is required
   EXPECT_EQ(run_binary({"config", "check"}).exit_code, 2);
   EXPECT_EQ(run_binary({"version", "--bogus"}).exit_code, 2);
-  const Outcome plugin = run_binary({"run", "--config", kDefaultConfig, "--plugin", "/nonexistent/libnope.so"});
+  const Outcome plugin = run_binary({"run", "--config", kSyntheticConfig, "--plugin", "/nonexistent/libnope.so"});
   EXPECT_EQ(plugin.exit_code, 2);
   EXPECT_OUTPUT_HAS(plugin, "/nonexistent/libnope.so");
 }
@@ -194,9 +149,13 @@ TEST_F(CliTest, RunLoadsAPluginAndUsesItsAdapters) {
 #endif
 
 TEST_F(CliTest, ConfigCheckDefaultIsValid) {
-  const Outcome r = run_binary({"config", "check", kDefaultConfig});
+  const Outcome r = run_binary({"config", "check", kSyntheticConfig});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_OUTPUT_HAS(r, "config ok: 1 source, 1 sink");
+  // The market-data gateway: feed, fire, catchall and the demo capture; subscribers, republish, discard, exchange.
+  const Outcome md = run_binary({"config", "check", kDefaultConfig});
+  EXPECT_EQ(md.exit_code, 0) << md.output;
+  EXPECT_OUTPUT_HAS(md, "config ok: 4 sources, 4 sinks");
 }
 
 TEST_F(CliTest, ConfigCheckUnknownKeyNamesFileLineColumn) {
@@ -236,13 +195,13 @@ TEST_F(CliTest, ConfigCheckWrongTypeAndEveryError) {
 }
 
 TEST_F(CliTest, ConfigCheckSetOverrides) {
-  const Outcome ok = run_binary({"config", "check", kDefaultConfig, "--set", "source.synth.rate=5",
+  const Outcome ok = run_binary({"config", "check", kSyntheticConfig, "--set", "source.synth.rate=5",
                                  "--set", "admin.listen=127.0.0.1:19901"});
   EXPECT_EQ(ok.exit_code, 0) << ok.output;
-  const Outcome wrong = run_binary({"config", "check", kDefaultConfig, "--set", "gateway.workers=lots"});
+  const Outcome wrong = run_binary({"config", "check", kSyntheticConfig, "--set", "gateway.workers=lots"});
   EXPECT_EQ(wrong.exit_code, 2);
   EXPECT_OUTPUT_HAS(wrong, "--set:1:17: gateway.workers: expected an integer");
-  const Outcome malformed = run_binary({"config", "check", kDefaultConfig, "--set", "gateway.workers"});
+  const Outcome malformed = run_binary({"config", "check", kSyntheticConfig, "--set", "gateway.workers"});
   EXPECT_EQ(malformed.exit_code, 2);
   EXPECT_OUTPUT_HAS(malformed, "--set:1:1: gateway.workers: expected key=value");
 }
@@ -280,14 +239,9 @@ type = "null"
 }
 
 TEST_F(CliTest, RunStopsOnSigtermAndPrintsTotals) {
-  const Outcome r = run_binary({"run", "--config", kDefaultConfig, "--set", "source.synth.rate=20000", "--set",
+  const Outcome r = run_binary({"run", "--config", kSyntheticConfig, "--set", "source.synth.rate=20000", "--set",
                                 kEphemeralAdmin},
-                               [](pid_t pid, const std::string& so_far) {
-                                 // Handlers are installed before this line is printed.
-                                 if (so_far.find("hypergate: running") == std::string::npos) return false;
-                                 kill(pid, SIGTERM);
-                                 return true;
-                               });
+                               /*sigterm_when_running=*/true);
   ASSERT_FALSE(r.hung) << r.output;
   EXPECT_EQ(r.term_signal, 0) << r.output;
   EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -306,10 +260,18 @@ TEST_F(CliTest, RunWithConfigErrorsExitsTwo) {
   EXPECT_OUTPUT_HAS(nothing, "nothing to run");
 }
 
-TEST_F(CliTest, ReplayAndHistAreNotAvailableYet) {
-  const Outcome replay = run_binary({"replay", "capture.pcap", "--speed", "max"});
+TEST_F(CliTest, ReplayOfABadCaptureFailsClearlyAndHistIsNotAvailableYet) {
+  const std::string missing = dir_ + "/capture.pcap";
+  const Outcome replay = run_binary({"replay", missing, "--speed", "max"});
   EXPECT_EQ(replay.exit_code, 1);
-  EXPECT_OUTPUT_HAS(replay, "hypergate replay: not available yet (needs the market-data gateway)");
+  EXPECT_OUTPUT_HAS(replay, "hypergate replay: ");
+  EXPECT_OUTPUT_HAS(replay, missing);
+  const std::string garbage = write("garbage.pcap", "this is not a capture file at all");
+  const Outcome bad = run_binary({"replay", garbage});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_OUTPUT_HAS(bad, garbage);
+  const Outcome speed = run_binary({"gen", "itch", "--out", dir_ + "/x.pcap", "--loss", "2"});
+  EXPECT_EQ(speed.exit_code, 2);
   const Outcome hist = run_binary({"hist", "a.hlog", "--csv"});
   EXPECT_EQ(hist.exit_code, 1);
   EXPECT_OUTPUT_HAS(hist, "hypergate hist: not available yet");
