@@ -270,6 +270,9 @@ std::size_t SoupSink::send(const Burst<>& burst) noexcept {
 std::size_t SoupSink::service() noexcept {
   if (!started_) return 0;
   std::size_t work = server_->run_once(0);
+  // A timeout closes a connection inside run_once(): copy the transport's counter at once (a few loads
+  // from lines this thread owns), so counters() agrees with what a client just saw. relaxed: see bump().
+  counters_.timeouts.store(server_->stats().timeouts, std::memory_order_relaxed);
   now_tsc_ = TscClock::ticks();
   for (std::size_t i = active_.size(); i-- > 0;) {  // backwards: deactivate() swaps the last into i
     Subscriber& s = subs_[active_[i]];
