@@ -146,7 +146,9 @@ Result<void> UringServer::start() {
   // COOP_TASKRUN: completion work runs when the loop enters the kernel (it does, every iteration)
   // instead of interrupting a thread with a signal-like notification, which costs an IPI and turns
   // any blocking call with a timeout in the interrupted thread into EINTR.
-  params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+  // TASKRUN_FLAG: the kernel raises IORING_SQ_TASKRUN when such work is waiting, so a non-blocking
+  // run_once() can tell whether entering the kernel would do anything (see there).
+  params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   params.cq_entries = opt_.ring_entries * 8;  // room for bursts of recv completions
   if (const int rc = io_uring_queue_init_params(opt_.ring_entries, ring_.get(), &params); rc < 0) {
     stop();
@@ -296,7 +298,13 @@ std::size_t UringServer::run_once(std::uint64_t wait_ns) noexcept {
   if (!ring_ready_) return 0;
   io_uring* ring = ring_.get();
   if (wait_ns == 0) {
-    io_uring_submit_and_get_events(ring);  // never blocks; runs pending completion work
+    // Enter the kernel only when it has something to do: requests to submit, completion work it flagged
+    // (IORING_SQ_TASKRUN), or completions that overflowed the CQ. Completions already posted are read
+    // from the shared ring without a syscall, so an idle poll costs no io_uring_enter: the worker loop
+    // calls this every iteration for every io_uring adapter it runs.
+    const bool taskrun = (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_TASKRUN) != 0;
+    if (io_uring_sq_ready(ring) != 0 || taskrun || io_uring_cq_has_overflow(ring))
+      io_uring_submit_and_get_events(ring);  // never blocks; runs pending completion work
   } else {
     __kernel_timespec ts{};
     ts.tv_sec = static_cast<long long>(wait_ns / 1'000'000'000);
