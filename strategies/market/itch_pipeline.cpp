@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "hypergate/core/clock.hpp"
+#include "hypergate/metrics/stage_probe.hpp"
 
 namespace hypergate::market {
 
@@ -105,6 +106,7 @@ void ItchPipeline::process(Burst<>& in, route::Emitter& out) noexcept {
   out_ = &out;
   const TscClock& clock = TscClock::instance();
   now_ns_ = clock.to_ns(TscClock::ticks());
+  tracing_ = probe_ != nullptr && probe_->tracing();
   for (const Message& m : in) {
     datagrams_.add();
     rx_tsc_ = m.rx_tsc;
@@ -116,6 +118,7 @@ void ItchPipeline::process(Burst<>& in, route::Emitter& out) noexcept {
   }
   out.flush();
   out_ = nullptr;
+  tracing_ = false;
 }
 
 void ItchPipeline::tick(route::Emitter& out, std::uint64_t now_tsc) noexcept {
@@ -152,6 +155,9 @@ void ItchPipeline::apply(protocols::Bytes msg) noexcept {
   std::uint16_t touched = 0;
   bool top_changed = false;
   std::uint64_t ts = 0;
+  // Sampled bursts: decode = message start -> view built (length checked); pipeline = the book.
+  const std::uint64_t t_start = tracing_ ? TscClock::ticks() : 0;
+  std::uint64_t t_decoded = 0;
   auto book_result = [&](const BookOutcome& r) {
     if (r.reject != BookReject::kNone) reject(kBookBase + static_cast<std::size_t>(r.reject));
     touched = r.locate;
@@ -159,6 +165,7 @@ void ItchPipeline::apply(protocols::Bytes msg) noexcept {
   };
   const itch::DecodeError e = itch::visit(msg, [&](const auto& v) {
     using V = std::decay_t<decltype(v)>;
+    if (tracing_) [[unlikely]] t_decoded = TscClock::ticks();
     ts = v.timestamp();
     if constexpr (std::is_same_v<V, itch::AddOrderView> || std::is_same_v<V, itch::AddOrderMpidView>) {
       Side side;
@@ -187,6 +194,10 @@ void ItchPipeline::apply(protocols::Bytes msg) noexcept {
       top_changed = true;  // publish the (empty) top so that the symbol exists in the store
     }
   });
+  if (tracing_ && t_decoded != 0) [[unlikely]] {
+    probe_->add_ticks(metrics::Stage::Decode, t_start, t_decoded);
+    probe_->add_ticks(metrics::Stage::Pipeline, t_decoded, TscClock::ticks());
+  }
   if (e != itch::DecodeError::Ok) [[unlikely]] {
     reject(kItchBase + static_cast<std::size_t>(e));
     return;
@@ -229,7 +240,9 @@ void ItchPipeline::publish_top(std::uint16_t locate, std::uint64_t timestamp_ns)
   }
   auto& rec = update_buf_[out_->pending()];
   encode_tob_update(u, rec);
+  const std::uint64_t t_put = tracing_ ? TscClock::ticks() : 0;
   if (store_.put(key, std::span<const std::byte>(rec)) != Status::Ok) store_errors_.add();
+  if (tracing_) [[unlikely]] probe_->add_ticks(metrics::Stage::Store, t_put, TscClock::ticks());
   Message& m = out_->slot();
   m = Message{};
   m.set_payload(rec.data(), rec.size());

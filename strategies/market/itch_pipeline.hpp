@@ -147,6 +147,7 @@ class ItchPipeline final : public route::PipelineBase, private protocols::mold::
   route::Emitter* out_ = nullptr;
   std::uint64_t rx_tsc_ = 0;
   std::uint64_t now_ns_ = 0;
+  bool tracing_ = false;  // this burst is sampled (probe_->tracing() at process() start)
 
   // Update payloads: one 52-byte record per emitter slot (the emitter holds at most kDefaultBurst
   // pending messages and copies them downstream on flush, so slot i's record is free again then).

@@ -3,6 +3,7 @@
 // Real worker threads run here, but every assertion is on counts and order, never on time.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <map>
@@ -13,7 +14,11 @@
 #include <vector>
 
 #include "hypergate/core/clock.hpp"
+#include "hypergate/metrics/stage_probe.hpp"
+#include "hypergate/route/passthrough_decoder.hpp"
+#include "hypergate/route/pipeline.hpp"
 #include "hypergate/runtime/runtime.hpp"
+#include "routing/hash_router.hpp"
 
 namespace hg = hypergate;
 namespace rt = hypergate::runtime;
@@ -714,4 +719,74 @@ TEST(Runtime, SourcesThatDoNotAskGetNoVerdicts) {
     for (const auto& v : src->outcomes()) EXPECT_TRUE(v.empty());
     EXPECT_GT(rep.workers[0].collisions, 0u);  // the same traffic, only nobody was told
   });
+}
+
+// Per-stage recording: with every burst traced, a composed Pipeline records decode and pipeline per
+// message; the always-on stages count what went through them; and the intervals handed to on_interval
+// add up to exactly the totals (no sample lost or counted twice between intervals).
+TEST(Runtime, StagesAreRecordedAndIntervalsAddUpToTheTotals) {
+  constexpr std::uint64_t kMessages = 6'000;
+  rt::Options o = test_options(1);
+  o.trace_every = 1;
+  std::array<std::uint64_t, hg::metrics::kStageCount> interval_sum{};
+  std::uint64_t intervals = 0;
+  std::uint64_t last_end = 0;
+  bool ordered = true;
+  o.interval_ns = 2'000'000;
+  o.on_interval = [&](const rt::StageInterval& iv) {
+    ++intervals;
+    ordered = ordered && iv.end_epoch_ns >= iv.start_epoch_ns && iv.start_epoch_ns >= last_end;
+    last_end = iv.end_epoch_ns;
+    ASSERT_EQ(iv.stages.size(), hg::metrics::kStageCount);
+    for (std::size_t s = 0; s < iv.stages.size(); ++s) interval_sum[s] += iv.stages[s].total_count();
+  };
+  rt::Runtime r(o);
+  auto pipeline = hg::route::make_pipeline("traced", hg::route::PassthroughDecoder{}, hg::route::Validators<>{},
+                                           hg::route::Transforms<>{}, hg::strategies::HashRouter(8, 1));
+  ASSERT_TRUE(r.add_source("feed", 0, std::make_unique<CountingSource>(0, kMessages, 16), std::move(pipeline)).ok());
+  add_collecting_sink(r, "out", 1);
+  ASSERT_TRUE(r.start().ok());
+  r.wait();
+  const rt::Report rep = r.report();
+  ASSERT_EQ(rep.stages.size(), hg::metrics::kStageCount);
+  auto stage = [&](hg::metrics::Stage s) -> const rt::StageReport& { return rep.stages[static_cast<std::size_t>(s)]; };
+  using hg::metrics::Stage;
+  EXPECT_EQ(stage(Stage::Rx).count, kMessages);        // every polled message
+  EXPECT_EQ(stage(Stage::Decode).count, kMessages);    // traced: every message
+  EXPECT_EQ(stage(Stage::Pipeline).count, kMessages);
+  EXPECT_EQ(stage(Stage::Store).count, 0u);            // this pipeline keeps no store
+  EXPECT_EQ(stage(Stage::Push).count, kMessages);
+  EXPECT_EQ(stage(Stage::Valve).count, kMessages);
+  EXPECT_EQ(stage(Stage::Send).count, kMessages);
+  EXPECT_EQ(stage(Stage::Wire).count, kMessages);
+  EXPECT_GT(stage(Stage::Process).count, 0u);          // one per burst
+  EXPECT_LE(stage(Stage::Process).count, kMessages);
+  for (const rt::StageReport& s : rep.stages) {
+    EXPECT_LE(s.min_ns, s.p50_ns) << s.name;
+    EXPECT_LE(s.p50_ns, s.p99_ns) << s.name;
+    EXPECT_LE(s.p99_ns, s.p9999_ns) << s.name;
+    for (std::size_t b = 1; b < s.le_counts.size(); ++b) EXPECT_LE(s.le_counts[b - 1], s.le_counts[b]) << s.name;
+    EXPECT_LE(s.le_counts.back(), s.count) << s.name;
+  }
+  EXPECT_GE(intervals, 1u);
+  EXPECT_TRUE(ordered);
+  for (std::size_t s = 0; s < hg::metrics::kStageCount; ++s)
+    EXPECT_EQ(interval_sum[s], rep.stages[s].count) << hg::metrics::kStageNames[s];
+  EXPECT_NE(rep.to_text().find("wire"), std::string::npos);
+}
+
+TEST(Runtime, SampledStagesAreOffWithTraceEveryZero) {
+  rt::Options o = test_options(1);
+  o.trace_every = 0;
+  rt::Runtime r(o);
+  auto pipeline = hg::route::make_pipeline("untraced", hg::route::PassthroughDecoder{}, hg::route::Validators<>{},
+                                           hg::route::Transforms<>{}, hg::strategies::HashRouter(8, 1));
+  ASSERT_TRUE(r.add_source("feed", 0, std::make_unique<CountingSource>(0, 1'000, 16), std::move(pipeline)).ok());
+  add_collecting_sink(r, "out", 1);
+  ASSERT_TRUE(r.start().ok());
+  r.wait();
+  const rt::Report rep = r.report();
+  EXPECT_EQ(rep.stages[static_cast<std::size_t>(hg::metrics::Stage::Decode)].count, 0u);
+  EXPECT_EQ(rep.stages[static_cast<std::size_t>(hg::metrics::Stage::Pipeline)].count, 0u);
+  EXPECT_EQ(rep.stages[static_cast<std::size_t>(hg::metrics::Stage::Rx)].count, 1'000u);
 }

@@ -25,6 +25,7 @@
 #include "hypergate/core/clock.hpp"
 #include "hypergate/metrics/hdr_histogram.hpp"
 #include "hypergate/metrics/interval_recorder.hpp"
+#include "hypergate/metrics/stage_probe.hpp"
 
 namespace hypergate::runtime {
 
@@ -55,7 +56,18 @@ Result<void> validate(const Options& o) {
 
 namespace {
 
-constexpr std::uint64_t kHistogramHighestNs = 60'000'000'000ull;  // 1 minute: anything longer is an outage
+using metrics::Stage;
+constexpr std::size_t kStages = metrics::kStageCount;
+
+metrics::HdrHistogram make_stage_histogram() {
+  return metrics::HdrHistogram(1, metrics::kStageHighestNs, metrics::kStageDigits);
+}
+
+std::uint64_t realtime_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
 
 // A statistic with one writer: relaxed load + store (no RMW needed, no ordering: readers only sum).
 struct Counter {
@@ -113,11 +125,11 @@ struct alignas(kNoFalseSharing) Worker {
   std::atomic<bool> sleeping{false};
   Counter loops, busy_loops, sleeps, polled, pushed, collisions, rejected, route_drops, drained, unknown_sink;
   std::vector<SourceEntry*> sources;
-  std::unique_ptr<metrics::IntervalRecorder> poll_to_pipeline;
-  std::unique_ptr<metrics::IntervalRecorder> push_to_drain;
+  // One recorder per stage (writer = this worker, through `probe`); index = metrics::Stage.
+  std::array<std::unique_ptr<metrics::IntervalRecorder>, kStages> stage_rec;
+  std::unique_ptr<metrics::StageProbe> probe;
   // Cumulative histograms, merged from the recorders by the stats thread / report() under stats_mutex.
-  metrics::HdrHistogram poll_total{1, kHistogramHighestNs, 3};
-  metrics::HdrHistogram drain_total{1, kHistogramHighestNs, 3};
+  std::vector<metrics::HdrHistogram> stage_total;
 };
 static_assert(alignof(Worker) == kNoFalseSharing, "workers' counters never share a line");
 
@@ -166,16 +178,39 @@ struct Runtime::State {
   int stats_efd = -1;
   std::atomic<bool> stats_stop{false};
   mutable std::mutex stats_mutex;  // stats thread and report() only; never taken by a worker
+  // Under stats_mutex: the swap buffer, the interval being accumulated for on_interval (merged over
+  // workers) and its start, and a merge buffer for report().
+  mutable metrics::HdrHistogram swap_buf = make_stage_histogram();
+  mutable std::vector<metrics::HdrHistogram> pending;
+  mutable metrics::HdrHistogram merge_buf = make_stage_histogram();
+  std::uint64_t interval_start_epoch_ns = 0;
 
   void collect() const {
     const std::lock_guard<std::mutex> lock(stats_mutex);
+    collect_locked();
+  }
+  void collect_locked() const {
     for (const auto& w : workers) {
-      metrics::HdrHistogram h{1, kHistogramHighestNs, 3};
-      w->poll_to_pipeline->swap(h);
-      (void)w->poll_total.merge(h);
-      w->push_to_drain->swap(h);
-      (void)w->drain_total.merge(h);
+      for (std::size_t s = 0; s < kStages; ++s) {
+        w->stage_rec[s]->swap(swap_buf);
+        if (swap_buf.total_count() == 0) continue;
+        (void)w->stage_total[s].merge(swap_buf);  // same layout: cannot fail
+        if (opt.on_interval) (void)pending[s].merge(swap_buf);
+      }
     }
+  }
+  // Hands the interval accumulated so far to Options::on_interval and starts the next one.
+  void emit_interval() {
+    if (!opt.on_interval) return;
+    const std::lock_guard<std::mutex> lock(stats_mutex);
+    collect_locked();
+    StageInterval iv;
+    iv.start_epoch_ns = interval_start_epoch_ns;
+    iv.end_epoch_ns = realtime_ns();
+    iv.stages = std::span<const metrics::HdrHistogram>(pending.data(), pending.size());
+    opt.on_interval(iv);
+    for (auto& h : pending) h.reset();
+    interval_start_epoch_ns = iv.end_epoch_ns;
   }
 
   template <class F>
@@ -238,8 +273,11 @@ class ValveDownstream final : public route::Downstream {
       deliver_observed(msgs, routes);
       return;
     }
+    const std::uint64_t t0 = TscClock::ticks();
     const valve::BurstOutcome o = engine_.push_burst(worker_.index, msgs, routes, spin_work_);
-    count(std::min(msgs.size(), routes.size()), o);
+    const std::size_t n = std::min(msgs.size(), routes.size());
+    record_push(t0, n);
+    count(n, o);
   }
   std::size_t take_pushed() noexcept { return std::exchange(pushed_since_wake_, 0); }
   /// While set, every delivered batch is pushed message by message and its verdicts go to `source`
@@ -247,6 +285,13 @@ class ValveDownstream final : public route::Downstream {
   void observe(adapter::Source* source) noexcept { observer_ = source; }
 
  private:
+  // The push stage: the batch's mean per message, weighted by its size.
+  void record_push(std::uint64_t t0, std::size_t n) noexcept {
+    if (n == 0) return;
+    metrics::StageProbe& p = *worker_.probe;
+    p.add_ns_n(Stage::Push, p.clock().elapsed_ns(t0, TscClock::ticks()) / n, n);
+  }
+
   void count(std::size_t n, const valve::BurstOutcome& o) noexcept {
     worker_.pushed.add(n - o.skipped);
     worker_.route_drops.add(o.skipped);
@@ -259,6 +304,7 @@ class ValveDownstream final : public route::Downstream {
   // message needs to know which one collided. The tick is read right after the engine answered.
   void deliver_observed(std::span<const Message> msgs, std::span<const route::Route> routes) noexcept {
     const std::size_t total = std::min(msgs.size(), routes.size());
+    const std::uint64_t t0 = TscClock::ticks();
     for (std::size_t base = 0; base < total; base += kDefaultBurst) {
       const std::size_t n = std::min<std::size_t>(kDefaultBurst, total - base);
       valve::BurstOutcome sum;
@@ -284,6 +330,7 @@ class ValveDownstream final : public route::Downstream {
       count(n, sum);
       observer_->on_outcomes(msgs.subspan(base, n), std::span<const adapter::PushOutcome>(outcomes_.data(), n));
     }
+    record_push(t0, total);
   }
 
   Engine& engine_;
@@ -313,11 +360,19 @@ struct SinkFanout {
       return b.size();
     }
     sent_mask |= 1ull << sink;
-    return si->sink->send(b);
+    const std::uint64_t t0 = TscClock::ticks();
+    const std::size_t accepted = si->sink->send(b);
+    const std::uint64_t t1 = TscClock::ticks();
+    metrics::StageProbe& p = *worker->probe;
+    if (accepted != 0) p.add_ns_n(Stage::Send, clock->elapsed_ns(t0, t1) / accepted, accepted);
+    // Wire to wire: every message the sink took, from its rx time (never 0: the runtime stamps the
+    // poll time on messages that arrive without one).
+    for (std::size_t i = 0; i < accepted && i < b.size(); ++i) p.add_ticks(Stage::Wire, b[i].rx_tsc, t1);
+    return accepted;
   }
   void drained(const SlotT* slots, std::size_t n) noexcept {
     // One sample per batch: the oldest message's wait (slots are FIFO), weighted by the batch size.
-    worker->push_to_drain->record_n(clock->elapsed_ns(slots[0].h.push_tsc, TscClock::ticks()), n);
+    worker->probe->add_ns_n(Stage::Valve, clock->elapsed_ns(slots[0].h.push_tsc, TscClock::ticks()), n);
   }
 };
 
@@ -366,6 +421,7 @@ void run_worker(State& st, Worker& w, Engine& eng) {
     }
   }
 
+  metrics::StageProbe& probe = *w.probe;
   auto drain_own_lanes = [&eng, &w, &fan]() noexcept { w.drained.add(eng.drain(w.index, fan)); };
   ValveDownstream<Engine, decltype(drain_own_lanes)> down(eng, w, drain_own_lanes);
   route::Emitter emitter(down);
@@ -403,7 +459,13 @@ void run_worker(State& st, Worker& w, Engine& eng) {
         const std::size_t n = se->source->poll(in);
         if (n != 0) {
           const std::uint64_t t0 = TscClock::ticks();
-          for (Message& m : in) m.source_id = se->id;
+          probe.begin_burst();
+          for (Message& m : in) {
+            m.source_id = se->id;
+            // rx time: the source's kernel/NIC stamp, else the poll time (header of stage_probe.hpp).
+            if (m.rx_tsc == 0) m.rx_tsc = t0;
+            probe.add_ticks(Stage::Rx, m.rx_tsc, t0);
+          }
           if (se->wants_outcomes) [[unlikely]] {
             down.observe(se->source.get());  // verdicts go back to the source before release()
             se->pipeline->process(in, emitter);
@@ -414,7 +476,8 @@ void run_worker(State& st, Worker& w, Engine& eng) {
             emitter.flush();  // the pipeline should have flushed; make sure nothing outlives `in`
           }
           se->source->release(in);
-          w.poll_to_pipeline->record(clock.elapsed_ns(t0, TscClock::ticks()));
+          probe.end_burst();
+          probe.add_ticks(Stage::Process, t0, TscClock::ticks());
           w.polled.add(n);
           work += n;
         }
@@ -484,6 +547,7 @@ void run_worker(State& st, Worker& w, Engine& eng) {
     // 5. idle
     w.loops.add(1);
     if (work != 0) {
+      probe.flush();
       w.busy_loops.add(1);
       idle = 0;
       continue;
@@ -514,6 +578,7 @@ void run_worker(State& st, Worker& w, Engine& eng) {
     w.sleeping.store(false, std::memory_order_relaxed);
   }
 
+  probe.flush();
   // Shutdown of this worker's adapters: sources that are still open, then flush and stop its sinks.
   for (SourceEntry* se : w.sources) {
     const AdapterState s = se->state.load(std::memory_order_relaxed);
@@ -529,6 +594,7 @@ void run_worker(State& st, Worker& w, Engine& eng) {
     si->live = false;
     si->state.store(AdapterState::Stopped, std::memory_order_release);
   }
+  probe.flush();  // samples of the final flushes
 }
 
 }  // namespace
@@ -623,11 +689,22 @@ Result<void> Runtime::start() {
     w->core = st.opt.cores.empty() ? -1 : st.opt.cores[i % st.opt.cores.size()];
     w->efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->efd < 0) return Error{Status::IoError, std::string("eventfd: ") + std::strerror(errno)};
-    w->poll_to_pipeline = std::make_unique<metrics::IntervalRecorder>(1, kHistogramHighestNs, 3);
-    w->push_to_drain = std::make_unique<metrics::IntervalRecorder>(1, kHistogramHighestNs, 3);
+    std::array<metrics::IntervalRecorder*, kStages> recs{};
+    const metrics::HdrHistogram prototype = make_stage_histogram();
+    for (std::size_t s = 0; s < kStages; ++s) {
+      w->stage_rec[s] = std::make_unique<metrics::IntervalRecorder>(prototype);
+      recs[s] = w->stage_rec[s].get();
+      w->stage_total.push_back(prototype);
+    }
+    w->probe = std::make_unique<metrics::StageProbe>(recs, st.opt.trace_every);
     st.workers.push_back(std::move(w));
   }
-  for (auto& se : st.sources) st.workers[se->worker]->sources.push_back(se.get());
+  if (st.opt.on_interval) st.pending.assign(kStages, make_stage_histogram());
+  st.interval_start_epoch_ns = realtime_ns();
+  for (auto& se : st.sources) {
+    st.workers[se->worker]->sources.push_back(se.get());
+    se->pipeline->attach_probe(st.workers[se->worker]->probe.get());  // before the worker thread starts
+  }
   st.stats_efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (st.stats_efd < 0) return Error{Status::IoError, std::string("eventfd: ") + std::strerror(errno)};
   st.wake_ready.store(true, std::memory_order_release);  // pairs with the acquire in request_stop()
@@ -648,8 +725,12 @@ Result<void> Runtime::start() {
     st.stats_thread = std::thread([&st] {
       const std::string name = st.opt.thread_name + "-stats";
       pthread_setname_np(pthread_self(), name.c_str());
-      const timespec ts{static_cast<time_t>(st.opt.stats_interval_ns / 1'000'000'000),
-                        static_cast<long>(st.opt.stats_interval_ns % 1'000'000'000)};
+      // Intervals for on_interval are cut on CLOCK_MONOTONIC, independent of the collect cadence.
+      const std::uint64_t interval_ns = std::max<std::uint64_t>(st.opt.interval_ns, 1'000'000);
+      std::uint64_t next_interval = TscClock::monotonic_ns() + interval_ns;
+      const std::uint64_t nap_ns =
+          st.opt.on_interval ? std::min(st.opt.stats_interval_ns, interval_ns) : st.opt.stats_interval_ns;
+      const timespec ts{static_cast<time_t>(nap_ns / 1'000'000'000), static_cast<long>(nap_ns % 1'000'000'000)};
       // acquire: pairs with the release store in wait(); the eventfd only cuts the sleep short.
       while (!st.stats_stop.load(std::memory_order_acquire)) {
         pollfd pfd{st.stats_efd, POLLIN, 0};
@@ -657,7 +738,13 @@ Result<void> Runtime::start() {
           std::uint64_t v = 0;
           [[maybe_unused]] const ssize_t r = ::read(st.stats_efd, &v, sizeof v);
         }
-        st.collect();
+        const std::uint64_t now = TscClock::monotonic_ns();
+        if (st.opt.on_interval && now >= next_interval) {
+          st.emit_interval();
+          next_interval += interval_ns * ((now - next_interval) / interval_ns + 1);  // skip missed ones
+        } else {
+          st.collect();
+        }
       }
     });
   } catch (const std::system_error& e) {
@@ -686,6 +773,7 @@ void Runtime::wait() {
   wake(st.stats_efd);
   if (st.stats_thread.joinable()) st.stats_thread.join();
   st.collect();
+  st.emit_interval();  // the last, partial interval
   st.end_ns.store(TscClock::monotonic_ns(), std::memory_order_relaxed);
   st.finished.store(true, std::memory_order_release);
 }
@@ -704,6 +792,30 @@ void Runtime::reconnect_lane(unsigned lane) noexcept {
 }
 
 namespace {
+StageReport stage_report(std::string_view name, const metrics::HdrHistogram& h) {
+  StageReport r;
+  r.name = name;
+  r.count = h.total_count();
+  if (r.count == 0) return r;
+  r.min_ns = h.min();
+  r.p50_ns = h.value_at_percentile(50.0);
+  r.p90_ns = h.value_at_percentile(90.0);
+  r.p99_ns = h.value_at_percentile(99.0);
+  r.p999_ns = h.value_at_percentile(99.9);
+  r.p9999_ns = h.value_at_percentile(99.99);
+  r.max_ns = h.max();
+  r.mean_ns = h.mean();
+  // One pass over the non-empty buckets; a bucket counts towards every bound >= its lowest value.
+  std::size_t b = 0;
+  std::uint64_t below = 0;  // samples in buckets that start at or below the current bound
+  for (const metrics::RecordedBucket& bucket : h.recorded()) {
+    while (b < r.le_counts.size() && bucket.lowest_value > metrics::kPrometheusBucketsNs[b]) r.le_counts[b++] = below;
+    below = bucket.cumulative_count;
+  }
+  while (b < r.le_counts.size()) r.le_counts[b++] = below;
+  return r;
+}
+
 LatencySummary summarize(const metrics::HdrHistogram& h) {
   LatencySummary s;
   s.count = h.total_count();
@@ -743,10 +855,15 @@ Report Runtime::report() const {
       wr.rejected = w->rejected.get();
       wr.route_drops = w->route_drops.get();
       wr.drained = w->drained.get();
-      wr.poll_to_pipeline = summarize(w->poll_total);
-      wr.push_to_drain = summarize(w->drain_total);
+      wr.poll_to_pipeline = summarize(w->stage_total[static_cast<std::size_t>(Stage::Process)]);
+      wr.push_to_drain = summarize(w->stage_total[static_cast<std::size_t>(Stage::Valve)]);
       r.unknown_sink_messages += w->unknown_sink.get();
       r.workers.push_back(std::move(wr));
+    }
+    for (std::size_t s = 0; s < kStages; ++s) {
+      st.merge_buf.reset();
+      for (const auto& w : st.workers) (void)st.merge_buf.merge(w->stage_total[s]);
+      r.stages.push_back(stage_report(metrics::kStageNames[s], st.merge_buf));
     }
   }
   for (const auto& se : st.sources) {
@@ -796,6 +913,17 @@ Report Runtime::report() const {
   return r;
 }
 
+std::string format_stage_table(std::span<const StageReport> stages) {
+  std::string out = fmt::format("{:<9} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11}   (ns)", "stage", "count",
+                                "min", "p50", "p90", "p99", "p99.9", "p99.99", "max");
+  for (const StageReport& s : stages) {
+    if (s.count == 0) continue;
+    out += fmt::format("\n{:<9} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11}", s.name, s.count, s.min_ns,
+                       s.p50_ns, s.p90_ns, s.p99_ns, s.p999_ns, s.p9999_ns, s.max_ns);
+  }
+  return out;
+}
+
 std::string Report::to_text() const {
   std::string out;
   auto line = [&out](const std::string& s) {
@@ -816,6 +944,7 @@ std::string Report::to_text() const {
     line(fmt::format("{:>6}  {:>4}  {:>10}  {:>10}  {:>10}  {:>10}  {:>6}  {:>10}/{:<10}  {:>10}/{:<10}", w.worker,
                      w.core, w.polled, w.pushed, w.drained, w.collisions, w.sleeps, w.poll_to_pipeline.p50_ns,
                      w.poll_to_pipeline.p99_ns, w.push_to_drain.p50_ns, w.push_to_drain.p99_ns));
+  line(format_stage_table(stages));
   for (const SourceReport& s : sources)
     line(fmt::format("source {} ({}, pipeline {}, worker {}): {}{}{} messages {} errors {} | pipeline in {} emitted "
                      "{} rejected {} dropped {} gaps {} missing {}",

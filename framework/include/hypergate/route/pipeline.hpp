@@ -36,6 +36,8 @@
 #include <utility>
 
 #include "hypergate/core/burst.hpp"
+#include "hypergate/core/clock.hpp"
+#include "hypergate/metrics/stage_probe.hpp"
 #include "hypergate/route/route.hpp"
 #include "hypergate/route/scratch_arena.hpp"
 #include "hypergate/route/stage.hpp"
@@ -136,16 +138,11 @@ class Pipeline<D, Validators<Vs...>, Transforms<Ts...>, R> final : public Pipeli
 
   void process(Burst<>& in, Emitter& out) noexcept override {
     begin_burst();
-    MessageOut sink{this, &out};
-    for (const Message& frame : in) {
-      const Verdict v = decoder_.decode(frame, sink);
-      if (!v.passed()) [[unlikely]] count_reject(checked_reason<D>(0, v));
+    if (probe_ != nullptr && probe_->tracing()) [[unlikely]] {
+      run_burst<true>(in, out);
+    } else {
+      run_burst<false>(in, out);
     }
-    out.flush();
-    arena_.reset();
-    detail::bump(in_, in.size());
-    if (sink.emitted != 0) detail::bump(emitted_, sink.emitted);
-    if (sink.dropped != 0) [[unlikely]] detail::bump(dropped_, sink.dropped);
   }
 
   [[nodiscard]] PipelineCounters counters() const override {
@@ -196,29 +193,59 @@ class Pipeline<D, Validators<Vs...>, Transforms<Ts...>, R> final : public Pipeli
   /// What the decoder emits into. Messages are built in the Emitter's own buffer (next()/push()),
   /// run through the stages there, and committed with their route; rejected or dropped messages
   /// leave the slot uncommitted for the next one. No copy of the message on the way.
+  /// Traced = a sampled burst (metrics/stage_probe.hpp): each message's decode time (frame start or
+  /// the previous message's commit -> push()) and pipeline time (push() -> routed) go to the probe.
+  template <bool Traced>
   struct MessageOut {
     Pipeline* self;
     Emitter* out;
     std::uint64_t emitted = 0;
     std::uint64_t dropped = 0;
+    std::uint64_t mark = 0;  // Traced: TSC at the start of the current message's decode
 
     Message& next() noexcept { return out->slot(); }
     void push() noexcept {
       Message& m = out->slot();
-      if (!self->run_validators(m) || !self->run_transforms(m)) return;
-      const Route r = self->router_.route(m);
-      if (r.action == Action::Drop) [[unlikely]] {
-        ++dropped;
+      std::uint64_t decoded = 0;
+      if constexpr (Traced) {
+        decoded = TscClock::ticks();
+        self->probe_->add_ticks(metrics::Stage::Decode, mark, decoded);
+      }
+      const bool passed = self->run_validators(m) && self->run_transforms(m);
+      const Route r = passed ? self->router_.route(m) : Route{};
+      if constexpr (Traced) self->probe_->add_ticks(metrics::Stage::Pipeline, decoded, TscClock::ticks());
+      if (!passed) {
+        if constexpr (Traced) mark = TscClock::ticks();
         return;
       }
-      ++emitted;
-      out->commit(r);
+      if (r.action == Action::Drop) [[unlikely]] {
+        ++dropped;
+      } else {
+        ++emitted;
+        out->commit(r);  // may push a full batch downstream: timed as the `push` stage, not here
+      }
+      if constexpr (Traced) mark = TscClock::ticks();
     }
     void operator()(const Message& m) noexcept {
       out->slot() = m;
       push();
     }
   };
+
+  template <bool Traced>
+  void run_burst(Burst<>& in, Emitter& out) noexcept {
+    MessageOut<Traced> sink{this, &out};
+    for (const Message& frame : in) {
+      if constexpr (Traced) sink.mark = TscClock::ticks();
+      const Verdict v = decoder_.decode(frame, sink);
+      if (!v.passed()) [[unlikely]] count_reject(checked_reason<D>(0, v));
+    }
+    out.flush();
+    arena_.reset();
+    detail::bump(in_, in.size());
+    if (sink.emitted != 0) detail::bump(emitted_, sink.emitted);
+    if (sink.dropped != 0) [[unlikely]] detail::bump(dropped_, sink.dropped);
+  }
 
   void begin_burst() noexcept {
     call_begin(decoder_);

@@ -21,6 +21,9 @@
 namespace hypergate::kv {
 class Hyperion;
 }
+namespace hypergate::metrics {
+class StageProbe;  // metrics/stage_probe.hpp: included by the pipelines that record into it
+}
 
 namespace hypergate::route {
 
@@ -122,6 +125,15 @@ class PipelineBase {
   /// The last-value store this pipeline writes (single writer: the owning worker), if it keeps one.
   /// Readers on other threads use the store's lock-free reader API. Default: none.
   [[nodiscard]] virtual const kv::Hyperion* store() const noexcept { return nullptr; }
+
+  /// The owning worker's stage recorder (metrics/stage_probe.hpp), set by the runtime before it
+  /// starts; null when nobody records. A pipeline times its sampled stages (decode, pipeline, store)
+  /// while `probe()->tracing()` is true, and only then: the check is one load and a branch per burst.
+  void attach_probe(metrics::StageProbe* probe) noexcept { probe_ = probe; }
+  [[nodiscard]] metrics::StageProbe* probe() const noexcept { return probe_; }
+
+ protected:
+  metrics::StageProbe* probe_ = nullptr;  // owning worker only
 };
 
 }  // namespace hypergate::route

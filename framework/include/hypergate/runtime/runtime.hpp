@@ -32,19 +32,25 @@
 // their lane (they do not block it).
 //
 // Statistics: every counter has one writer (its worker) and is a relaxed atomic; the stats thread (and
-// report()) read them without locks on the hot path. Per-worker stage latencies go into
-// metrics::IntervalRecorder's (writer = the worker): `poll_to_pipeline` (poll returned -> pipeline
-// done, one sample per burst) and `push_to_drain` (pushed -> taken by every sink; each drained batch
-// records its oldest message's wait, weighted by the batch size: an upper bound per message).
+// report()) read them without locks on the hot path. Per-worker stage latencies (rx, decode, pipeline,
+// store, push, process, valve, send, wire: metrics/stage_probe.hpp) go through the worker's
+// metrics::StageProbe into one metrics::IntervalRecorder per stage (writer = the worker); the stats
+// thread swaps the intervals out, merges them into per-worker totals and, with Options::on_interval,
+// hands each interval merged over the workers to the listener (interval logs).
+#include <array>
 #include <csignal>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "hypergate/adapter/sink.hpp"
 #include "hypergate/adapter/source.hpp"
 #include "hypergate/core/status.hpp"
+#include "hypergate/metrics/hdr_histogram.hpp"
+#include "hypergate/metrics/stage_probe.hpp"
 #include "hypergate/route/route.hpp"
 #include "hypergate/route/sink_health.hpp"
 #include "hypergate/valve/options.hpp"
@@ -53,6 +59,8 @@
 namespace hypergate::runtime {
 
 enum class IdlePolicy : std::uint8_t { Busy, Backoff };
+
+struct StageInterval;
 
 struct Options {
   unsigned workers = 1;              ///< 1..64; also the number of valve producers and consumers
@@ -73,6 +81,22 @@ struct Options {
   /// Not owned; may be null. Must outlive the runtime.
   route::SinkHealth* health = nullptr;
   std::string thread_name = "hg";    ///< workers are named "<name>-w<i>", the stats thread "<name>-stats"
+  /// Sampled stages (decode, pipeline, store; metrics/stage_probe.hpp) are timed on one burst in
+  /// trace_every per worker; 1 = every burst, 0 = never.
+  std::uint32_t trace_every = 64;
+  /// When set, the stats thread calls it every interval_ns with the stage histograms of the interval
+  /// just ended, merged over the workers (interval logs: `--hlog`), and once more from wait() for the
+  /// last partial interval. Runs on the stats thread (or the thread calling wait()), never on a worker.
+  std::function<void(const StageInterval&)> on_interval;
+  std::uint64_t interval_ns = 1'000'000'000;
+};
+
+/// One interval of stage histograms (Options::on_interval).
+struct StageInterval {
+  std::uint64_t start_epoch_ns = 0;  ///< CLOCK_REALTIME at the interval's start
+  std::uint64_t end_epoch_ns = 0;
+  /// Index = metrics::Stage; each histogram holds exactly the samples recorded in the interval.
+  std::span<const metrics::HdrHistogram> stages;
 };
 
 /// Checks the options (workers, slot size, valve options); the Error names the field.
@@ -87,6 +111,17 @@ struct LatencySummary {
   std::uint64_t p99_ns = 0;
   std::uint64_t p999_ns = 0;
   std::uint64_t max_ns = 0;
+};
+
+/// One stage merged over every worker (metrics/stage_probe.hpp lists the stages).
+struct StageReport {
+  std::string_view name;
+  std::uint64_t count = 0;
+  std::uint64_t min_ns = 0, p50_ns = 0, p90_ns = 0, p99_ns = 0, p999_ns = 0, p9999_ns = 0, max_ns = 0;
+  double mean_ns = 0.0;
+  /// Cumulative counts per metrics::kPrometheusBucketsNs bound: samples whose bucket's lowest
+  /// equivalent value is <= the bound (exact to the histogram's 3 significant digits); +Inf = count.
+  std::array<std::uint64_t, metrics::kPrometheusBucketsNs.size()> le_counts{};
 };
 
 struct WorkerReport {
@@ -149,11 +184,15 @@ struct Report {
   std::vector<SinkReport> sinks;
   std::vector<LaneReport> lanes;
   valve::LaneCounters valve_totals;
+  std::vector<StageReport> stages;   ///< index = metrics::Stage
   /// True when nothing is in flight: in == out + dropped + conflated.
   [[nodiscard]] bool drained() const noexcept { return valve_totals.in_flight == 0; }
   /// A human-readable table (the gateway prints it at exit).
   [[nodiscard]] std::string to_text() const;
 };
+
+/// The per-stage latency table `run` and `replay` print at exit (stages without samples are left out).
+[[nodiscard]] std::string format_stage_table(std::span<const StageReport> stages);
 
 class Runtime {
  public:
