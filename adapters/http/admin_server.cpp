@@ -69,6 +69,28 @@ void summary(std::string& out, std::string_view name, std::string_view help,
   }
 }
 
+/// Prometheus seconds for a nanosecond bound, in the shortest exact form ("1e-07", "0.0025", "10").
+std::string seconds_label(std::uint64_t ns) { return fmt::format("{}", static_cast<double>(ns) / 1e9); }
+
+// Every stage as one histogram family with the fixed bucket layout metrics::kPrometheusBucketsNs (the
+// same for every stage and instance, so buckets can be summed across gateways). _sum is the count
+// times HdrHistogram's mean (bucket midpoints: within the histogram's precision of the exact sum).
+void stage_histograms(std::string& out, std::span<const runtime::StageReport> stages) {
+  Family f(out, "hypergate_stage_latency_seconds", "histogram",
+           "Per-stage latency in seconds, merged over the workers (stages: rx decode pipeline store push "
+           "process valve send wire).");
+  for (const runtime::StageReport& s : stages) {
+    const std::string stage = label("stage", s.name);
+    for (std::size_t b = 0; b < s.le_counts.size(); ++b)
+      f.sample(fmt::format("{},le=\"{}\"", stage, seconds_label(metrics::kPrometheusBucketsNs[b])), s.le_counts[b],
+               "_bucket");
+    f.sample(stage + ",le=\"+Inf\"", s.count, "_bucket");
+    out += fmt::format("hypergate_stage_latency_seconds_sum{{{}}} {}\n", stage,
+                       s.mean_ns * static_cast<double>(s.count) / 1e9);
+    f.sample(stage, s.count, "_count");
+  }
+}
+
 // ---- JSON --------------------------------------------------------------------------------------
 
 std::string json_string(std::string_view v) {
@@ -274,6 +296,7 @@ std::string format_prometheus(const runtime::Report& report) {
   summary(out, "hypergate_poll_to_pipeline_ns", "Poll returned to pipeline done, per burst, in nanoseconds.", poll);
   summary(out, "hypergate_push_to_drain_ns", "Pushed into a valve lane to taken by every sink, in nanoseconds.",
           drain);
+  stage_histograms(out, report.stages);
   return out;
 }
 
@@ -333,7 +356,16 @@ std::string format_stats_json(const runtime::Report& report) {
                      w.collisions, w.rejected, w.route_drops, w.drained, json_latency(w.poll_to_pipeline),
                      json_latency(w.push_to_drain));
   }
-  o += fmt::format(R"(],"valve_totals":{}}})", json_lane_counters(report.valve_totals));
+  o += R"(],"stages":{)";
+  for (std::size_t i = 0; i < report.stages.size(); ++i) {
+    const auto& st = report.stages[i];
+    if (i) o += ',';
+    o += fmt::format(R"({}:{{"count":{},"min_ns":{},"mean_ns":{:.1f},"p50_ns":{},"p90_ns":{},"p99_ns":{},)"
+                     R"("p999_ns":{},"p9999_ns":{},"max_ns":{}}})",
+                     json_string(st.name), st.count, st.min_ns, st.mean_ns, st.p50_ns, st.p90_ns, st.p99_ns,
+                     st.p999_ns, st.p9999_ns, st.max_ns);
+  }
+  o += fmt::format(R"(}},"valve_totals":{}}})", json_lane_counters(report.valve_totals));
   o += '\n';
   return o;
 }

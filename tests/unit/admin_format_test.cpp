@@ -148,7 +148,7 @@ TEST(AdminFormat, PrometheusStructure) {
       if (type == "counter") {
         EXPECT_TRUE(name.size() > 6 && name.substr(name.size() - 6) == "_total") << name;
       }
-      EXPECT_TRUE(type == "counter" || type == "gauge" || type == "summary") << line;
+      EXPECT_TRUE(type == "counter" || type == "gauge" || type == "summary" || type == "histogram") << line;
       for (const auto& f : families) EXPECT_NE(f, name);
       families.push_back(name);
     } else if (line[0] != '#') {
@@ -288,3 +288,47 @@ TEST(AdminFormat, HealthEndpointIs503WhenAnAdapterFailed) {
 }
 
 }  // namespace
+
+namespace {
+rt::Report stage_report_sample() {
+  rt::Report r;
+  rt::StageReport s;
+  s.name = "wire";
+  s.count = 10;
+  s.mean_ns = 3000.0;
+  s.p50_ns = 2000;
+  s.p99_ns = 9000;
+  s.p999_ns = 9000;
+  s.max_ns = 9000;
+  // 2 samples <= 1 us, 8 more <= 10 us: cumulative per bound (100 ns .. 10 s)
+  for (std::size_t b = 0; b < s.le_counts.size(); ++b) {
+    const std::uint64_t le = hypergate::metrics::kPrometheusBucketsNs[b];
+    s.le_counts[b] = le < 1'000 ? 0 : le < 10'000 ? 2 : 10;
+  }
+  r.stages.push_back(s);
+  return r;
+}
+}  // namespace
+
+TEST(AdminFormat, StagesAreHistogramsWithTheFixedBucketLayout) {
+  const std::string m = format_prometheus(stage_report_sample());
+  EXPECT_LINE(m, "# TYPE hypergate_stage_latency_seconds histogram");
+  EXPECT_LINE(m, "hypergate_stage_latency_seconds_bucket{stage=\"wire\",le=\"1e-07\"} 0");
+  EXPECT_LINE(m, "hypergate_stage_latency_seconds_bucket{stage=\"wire\",le=\"1e-06\"} 2");
+  EXPECT_LINE(m, "hypergate_stage_latency_seconds_bucket{stage=\"wire\",le=\"5e-06\"} 2");
+  EXPECT_LINE(m, "hypergate_stage_latency_seconds_bucket{stage=\"wire\",le=\"1e-05\"} 10");
+  EXPECT_LINE(m, "hypergate_stage_latency_seconds_bucket{stage=\"wire\",le=\"10\"} 10");
+  EXPECT_LINE(m, "hypergate_stage_latency_seconds_bucket{stage=\"wire\",le=\"+Inf\"} 10");
+  EXPECT_LINE(m, "hypergate_stage_latency_seconds_sum{stage=\"wire\"} 3e-05");
+  EXPECT_LINE(m, "hypergate_stage_latency_seconds_count{stage=\"wire\"} 10");
+  // one bucket line per bound plus +Inf
+  std::size_t buckets = 0;
+  for (std::size_t p = m.find("_bucket{"); p != std::string::npos; p = m.find("_bucket{", p + 1)) ++buckets;
+  EXPECT_EQ(buckets, hypergate::metrics::kPrometheusBucketsNs.size() + 1);
+}
+
+TEST(AdminFormat, StatsJsonHasStagePercentiles) {
+  const std::string j = format_stats_json(stage_report_sample());
+  EXPECT_NE(j.find(R"("stages":{"wire":{"count":10,)"), std::string::npos) << j;
+  EXPECT_NE(j.find(R"("p50_ns":2000,"p90_ns":0,"p99_ns":9000)"), std::string::npos) << j;
+}
