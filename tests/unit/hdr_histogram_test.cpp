@@ -474,6 +474,50 @@ TEST(HdrHistogram, RecordCorrectedFillsInTheMissedSamples) {
   EXPECT_TRUE(stall.values_are_equivalent(stall.value_at_percentile(100), 100'000'000'000ULL));
 }
 
+// copy_corrected_for_coordinated_omission() applies the correction after the fact to each bucket's
+// highest equivalent value (as HdrHistogram's copyCorrectedForCoordinatedOmission does); for samples
+// that are their bucket's highest equivalent value it must equal record_corrected() of the samples.
+TEST(HdrHistogram, CorrectedCopyEqualsRecordCorrectedOfTheSameSamples) {
+  std::mt19937_64 rng(20261202);
+  // Exact range (below sub_bucket_count() every value is its own bucket): the raw samples as they are.
+  std::uniform_int_distribution<std::uint64_t> small(1, 2047);
+  HdrHistogram raw;
+  HdrHistogram expected;
+  for (int i = 0; i < 5'000; ++i) {
+    const std::uint64_t v = small(rng);
+    raw.record(v);
+    expected.record_corrected(v, 100);
+  }
+  const HdrHistogram copy = copy_corrected_for_coordinated_omission(raw, 100);
+  EXPECT_GT(copy.total_count(), raw.total_count());
+  EXPECT_EQ(copy, expected);
+
+  // Wide range (1 us .. 50 ms, 2 digits): samples taken as their bucket's highest equivalent value.
+  std::lognormal_distribution<double> wide(11.0, 1.5);
+  HdrHistogram raw_wide(1, kHour, 2);
+  HdrHistogram expected_wide(1, kHour, 2);
+  for (int i = 0; i < 5'000; ++i) {
+    const auto v = raw_wide.highest_equivalent_value(
+        static_cast<std::uint64_t>(std::clamp(wide(rng), 1'000.0, 50'000'000.0)));
+    raw_wide.record(v);
+    expected_wide.record_corrected(v, 250'000);
+  }
+  const HdrHistogram copy_wide = copy_corrected_for_coordinated_omission(raw_wide, 250'000);
+  EXPECT_GT(copy_wide.total_count(), raw_wide.total_count());
+  EXPECT_EQ(copy_wide, expected_wide);
+  EXPECT_EQ(copy_wide.value_at_percentile(99), expected_wide.value_at_percentile(99));
+
+  // The count it adds is the sum over buckets of count * floor((v - D) / D) for v > D ...
+  HdrHistogram known;
+  known.record_n(1000, 3);  // 3 x (1000 + 900 .. 100): 30
+  known.record_n(150, 2);   // 2 x (150 + nothing: 50 < 100): 2
+  known.record_n(40, 5);    // below the interval: 5
+  EXPECT_EQ(copy_corrected_for_coordinated_omission(known, 100).total_count(), 37u);
+  // ... and interval 0 is a plain copy of the counts.
+  EXPECT_EQ(copy_corrected_for_coordinated_omission(known, 0), known);
+  EXPECT_EQ(copy_corrected_for_coordinated_omission(HdrHistogram{}, 100).total_count(), 0u);
+}
+
 // ------------------------------------------------------------------------------------------------
 // Merge
 // ------------------------------------------------------------------------------------------------

@@ -246,6 +246,22 @@ bool RecordedCursor::next() noexcept {
   return false;
 }
 
+HdrHistogram copy_corrected_for_coordinated_omission(const HdrHistogram& h, std::uint64_t expected_interval) {
+  HdrHistogram copy(h.lowest_discernible_value(), h.highest_trackable_value(), h.significant_digits());
+  for (const RecordedBucket& b : h.recorded()) {
+    // The top bucket's highest equivalent value can lie above the trackable range; record() would
+    // clamp it and count an overflow that the source never had.
+    const std::uint64_t value = std::min(b.highest_value, h.highest_trackable_value());
+    copy.record_n(value, b.count);
+    if (expected_interval == 0 || value <= expected_interval) continue;
+    for (std::uint64_t missing = value - expected_interval; missing >= expected_interval;
+         missing -= expected_interval) {
+      copy.record_n(missing, b.count);
+    }
+  }
+  return copy;
+}
+
 std::string format_percentile_distribution(const HdrHistogram& h, int ticks_per_half_distance, double value_scale) {
   if (!(value_scale > 0.0)) value_scale = 1.0;
   const int digits = h.significant_digits();
