@@ -99,7 +99,6 @@ struct Frame {
 }  // namespace
 
 std::string render_percentile_svg(const std::vector<PlotSeries>& series, const PlotOptions& options) {
-  const double width = std::max(options.width, 400);
   const double height = std::max(options.height, 300);
 
   // Ranges over every series.
@@ -119,10 +118,21 @@ std::string render_percentile_svg(const std::vector<PlotSeries>& series, const P
   const UnitScale unit = unit_scale(options.unit, largest_ns);
   const double largest = largest_ns / unit.ns_per_unit;
 
+  // The legend lives to the right of the plot, as wide as its longest entry (about 7 px per
+  // character at 12 px sans-serif); the document grows rather than squeeze the plot below 480 px.
+  std::vector<std::string> legend;
+  std::size_t longest = 0;
+  for (const PlotSeries& s : series) {
+    legend.push_back(fmt::format("{} (max {:g} {})", s.name, s.max_ns / unit.ns_per_unit, unit.label));
+    longest = std::max(longest, legend.back().size());
+  }
+  const double legend_width = 60.0 + 7.0 * static_cast<double>(longest);
+  const double width = std::max({static_cast<double>(options.width), 400.0, 90.0 + 480.0 + legend_width});
+
   Frame f{};
   f.left = 90;
   f.top = 60;
-  f.right = width - 240;  // the legend lives to the right of the plot
+  f.right = width - legend_width;
   f.bottom = height - 70;
   f.nines_max = std::clamp(
       largest_count > 1 ? std::ceil(std::log10(static_cast<double>(largest_count)) - 1e-9) : 1.0, 1.0,
@@ -206,9 +216,8 @@ std::string render_percentile_svg(const std::vector<PlotSeries>& series, const P
     const double ly = f.top + 10 + 22.0 * static_cast<double>(i);
     fmt::format_to(it,
                    "<g class=\"legend\"><line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" "
-                   "stroke=\"{3}\" stroke-width=\"3\"{4}/><text x=\"{5:.1f}\" y=\"{6:.1f}\">{7} (max {8:g} {9})</text></g>\n",
-                   f.right + 16, ly, f.right + 40, colour, dash, f.right + 46, ly + 4, xml_escaped(s.name), max_units,
-                   unit.label);
+                   "stroke=\"{3}\" stroke-width=\"3\"{4}/><text x=\"{5:.1f}\" y=\"{6:.1f}\">{7}</text></g>\n",
+                   f.right + 16, ly, f.right + 40, colour, dash, f.right + 46, ly + 4, xml_escaped(legend[i]));
   }
   fmt::format_to(it, "</svg>\n");
   return out;

@@ -39,7 +39,7 @@ enum class PlotUnit { Auto, Nanoseconds, Microseconds, Milliseconds };
 struct PlotOptions {
   std::string title = "Latency by percentile";
   PlotUnit unit = PlotUnit::Auto;  ///< Auto: ns below 10 us, us below 10 ms, else ms (by the largest max)
-  int width = 960;                 ///< pixels, whole document
+  int width = 960;                 ///< pixels, whole document (wider when long legend entries need it)
   int height = 540;
 };
 
