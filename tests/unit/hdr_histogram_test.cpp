@@ -220,7 +220,9 @@ const std::vector<std::uint64_t>& samples(Dist d) {
 
 // HdrHistogram's rank definition: the max(1, ceil(p/100 * N))-th smallest sample.
 std::uint64_t exact_percentile(const std::vector<std::uint64_t>& sorted, double p) {
-  const double rank = std::ceil(p / 100.0 * static_cast<double>(sorted.size()));
+  // The rank as HdrHistogram 2.1.11 computes it: p / 100 * n would make 99.9% of 10^6 rank
+  // 999001 (0.999 * 1e6 = 999000.0000000001), p one ulp down times n / 100 gives 999000.
+  const double rank = std::ceil(std::nextafter(p, 0.0) * static_cast<double>(sorted.size()) / 100.0);
   const std::size_t r = std::max<std::size_t>(1, static_cast<std::size_t>(rank));
   return sorted[std::min(r, sorted.size()) - 1];
 }

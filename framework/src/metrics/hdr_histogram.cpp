@@ -172,8 +172,11 @@ double HdrHistogram::stddev() const noexcept {
 
 std::uint64_t HdrHistogram::value_at_percentile(double percentile) const noexcept {
   if (total_ == 0) return 0;
-  const double p = percentile > 0.0 ? std::min(percentile, 100.0) : 0.0;  // NaN -> 0
-  const double fp_count = std::ceil(p / 100.0 * static_cast<double>(total_));
+  // As HdrHistogram 2.1.11: one ulp towards 0 first and p * total / 100 (not p / 100 * total), so a
+  // level that is exact in decimal is not pushed one count up by rounding (55% of 24000 must ask
+  // for 13200 counts; p / 100 * total gives 13200.000000000002 and ceil() 13201).
+  const double p = percentile > 0.0 ? std::min(std::nextafter(percentile, 0.0), 100.0) : 0.0;  // NaN -> 0
+  const double fp_count = std::ceil(p * static_cast<double>(total_) / 100.0);
   // fp_count <= total_ (as a double); saturate before converting so the cast is always defined.
   const std::uint64_t wanted =
       std::max<std::uint64_t>(1, fp_count >= static_cast<double>(total_) ? total_ : static_cast<std::uint64_t>(fp_count));

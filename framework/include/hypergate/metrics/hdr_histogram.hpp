@@ -230,9 +230,10 @@ class HdrHistogram {
   /// 10^-digits * sqrt(mean of squares). 0 when empty.
   [[nodiscard]] double mean() const noexcept;
   [[nodiscard]] double stddev() const noexcept;
-  /// HdrHistogram's getValueAtPercentile: the highest equivalent value of the first bucket at
-  /// which the cumulative count reaches max(1, ceil(p/100 * total)). p is clamped to [0, 100]
-  /// (NaN counts as 0). 0 when empty.
+  /// HdrHistogram's (2.1.11) getValueAtPercentile: the highest equivalent value of the first bucket
+  /// at which the cumulative count reaches max(1, ceil(p' * total / 100)), p' being p one ulp
+  /// towards 0. p is clamped to [0, 100] (NaN counts as 0). 0 when empty. (For p == 0 exactly,
+  /// HdrHistogram returns the bucket's lowest equivalent value instead; same bucket.)
   [[nodiscard]] std::uint64_t value_at_percentile(double percentile) const noexcept;
   /// Count in the bucket equivalent to `value` (clamped like record()).
   [[nodiscard]] std::uint64_t count_at_value(std::uint64_t value) const noexcept {
