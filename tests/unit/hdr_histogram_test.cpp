@@ -706,6 +706,26 @@ TEST(HdrHistogramIteration, FormatsAnHgrmTable) {
   EXPECT_EQ(line, "#[Buckets =           32, SubBuckets     =         2048]");
 }
 
+// Java's Formatter (so HistogramLogProcessor) rounds the shortest decimal form of a double HALF_UP;
+// percentile levels are often ties of that form, where fmt/printf round the binary value to nearest.
+TEST(HdrHistogramIteration, HgrmRoundsAsJavasFormatterDoes) {
+  HdrHistogram h;
+  for (std::uint64_t v = 1; v <= 100'000; ++v) h.record(v);
+  h.record(10'000'000);  // one outlier alone in the last bucket: the levels go on past 99.999%
+  const std::string text = format_percentile_distribution(h, 2);
+  EXPECT_NE(text.find(" 0.999633789063 "), std::string::npos) << text;  // 0.9996337890625 exactly
+  EXPECT_EQ(text.find(" 0.999633789062 "), std::string::npos) << text;
+  const std::string five = format_percentile_distribution(h, 5);
+  EXPECT_NE(five.find(" 0.999780273438 "), std::string::npos) << five;  // nearest to 0.9997802734375
+  EXPECT_NE(five.find(" 0.999926757813 "), std::string::npos) << five;
+  EXPECT_NE(text.find(" 0.625000000000 "), std::string::npos) << "no tie: unchanged";
+  // Values: 2.5 us in us at 3 digits is no tie; 0.0005 ms at 3 digits is ("0.001" in Java).
+  HdrHistogram one;
+  one.record(500);
+  EXPECT_NE(format_percentile_distribution(one, 5, 1e6).find("       0.001 0.000000000000          1"),
+            std::string::npos) << format_percentile_distribution(one, 5, 1e6);
+}
+
 // ------------------------------------------------------------------------------------------------
 // No allocation in steady state
 // ------------------------------------------------------------------------------------------------
