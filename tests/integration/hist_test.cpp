@@ -1,8 +1,9 @@
 // `hypergate hist`, the real binary, on interval logs written in-process by metrics::HistogramLogWriter
 // from known seeded samples (ten 1 s intervals, two tags): the summary figures against
 // HdrHistogram::value_at_percentile of the same samples, --tag, --start/--end, --csv, --unit,
-// --expected-interval against the coordinated-omission arithmetic, --plot (well-formed XML, one path
-// per series, axis titles) for one and two files, and every error path with its exit code.
+// --expected-interval against the coordinated-omission arithmetic, the tables against HdrHistogram's
+// own HistogramLogProcessor, --plot (well-formed XML, one path per series, axis titles) for one and
+// two files, and every error path with its exit code.
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -274,6 +275,57 @@ TEST_F(HistTest, CsvRowsParseAndAreMonotonicPerTag) {
     EXPECT_EQ(l.value, static_cast<double>(h.value_at_percentile(100))) << tag;
   }
   EXPECT_EQ(r.output.find("summary"), std::string::npos) << "--csv prints the rows instead of the tables";
+}
+
+// The judge: HdrHistogram's own HistogramLogProcessor (Debian's libhdrhistogram-java, installed by
+// scripts/setup.sh) on the same log must print the same table, row for row and byte for byte, for
+// the whole log and for a --start/--end window. Fails (never skips) without java or the jar.
+std::string hdrhistogram_jar() {
+  for (const char* p : {"/usr/share/java/hdrhistogram.jar", "/usr/share/java/HdrHistogram.jar",
+                        "/usr/share/java/hdrhistogram-2.1.11.jar"}) {
+    if (access(p, R_OK) == 0) return p;
+  }
+  return {};
+}
+
+// The .hgrm table of (file, tag) in our output: from the column header to the #[Buckets ...] footer.
+std::string our_table(const std::string& output, const std::string& file, const std::string& tag) {
+  const std::size_t section = output.find("# " + file + " tag " + tag + ":");
+  if (section == std::string::npos) return {};
+  const std::size_t from = output.find('\n', section) + 1;
+  const std::size_t footer = output.find("#[Buckets", from);
+  return footer == std::string::npos ? std::string() : output.substr(from, output.find('\n', footer) + 1 - from);
+}
+
+TEST_F(HistTest, TablesAreHistogramLogProcessorsRowForRow) {
+  const std::string jar = hdrhistogram_jar();
+  ASSERT_FALSE(jar.empty()) << "HdrHistogram jar not in /usr/share/java: run scripts/setup.sh (libhdrhistogram-java)";
+  ASSERT_EQ(std::system("command -v java >/dev/null 2>&1"), 0) << "java not on PATH: run scripts/setup.sh";
+  struct Case {
+    std::vector<std::string> ours;
+    std::string java;
+  };
+  const std::vector<Case> cases{{{}, ""}, {{"--start", "3s", "--end", "5s"}, " -start 3 -end 5"},
+                                {{"--ticks", "2", "--unit", "ns"}, " -percentilesOutputTicksPerHalf 2"}};
+  for (const Case& c : cases) {
+    for (const std::string& tag : kTags) {
+      const std::string prefix = dir_ + "/java_" + tag;
+      track("java_" + tag + ".hgrm");
+      track("java_" + tag);
+      const std::string ratio = std::find(c.ours.begin(), c.ours.end(), "ns") != c.ours.end() ? "1" : "1000";
+      const std::string cmd = "java -cp " + jar + " org.HdrHistogram.HistogramLogProcessor -i " + log_a_ + " -tag " +
+                              tag + " -outputValueUnitRatio " + ratio + c.java + " -o " + prefix + " >/dev/null 2>&1";
+      ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+      // HistogramLogProcessor opens with two comment lines (range and StartTime); the table follows.
+      std::string java = read_file(prefix + ".hgrm");
+      for (int i = 0; i < 2; ++i) java.erase(0, java.find('\n') + 1);
+      std::vector<std::string> args{log_a_, "--tag", tag};
+      args.insert(args.end(), c.ours.begin(), c.ours.end());
+      const Outcome r = hist(args);
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+      EXPECT_EQ(our_table(r.output, log_a_, tag), java) << tag << c.java;
+    }
+  }
 }
 
 // ------------------------------------------------------------------------------------------------
