@@ -403,6 +403,35 @@ TEST_F(HistTest, TwoFilesGiveOneSeriesPerFileAndTagAndACombinedComparison) {
   EXPECT_EQ(occurrences(r.output.substr(table), "\n"), 6u) << "title, header and 4 rows:\n" << r.output.substr(table);
 }
 
+TEST_F(HistTest, UntaggedIntervalsAreTheirOwnGroupSelectedWithAnEmptyTag) {
+  const std::string path = track("untagged.hlog");
+  {
+    auto writer = hypergate::metrics::HistogramLogWriter::open(path, kLogStartEpochS);
+    ASSERT_TRUE(writer.ok()) << writer.error().message;
+    HdrHistogram h;
+    for (std::uint64_t v = 1; v <= 1'000; ++v) h.record(v * 100);
+    ASSERT_TRUE(writer->write("", kLogStartEpochS, kLogStartEpochS + 1, h).ok());
+    ASSERT_TRUE(writer->write("decode", kLogStartEpochS, kLogStartEpochS + 1, h).ok());
+    ASSERT_TRUE(writer->write("", kLogStartEpochS + 1, kLogStartEpochS + 2, h).ok());
+    ASSERT_TRUE(writer->close().ok());
+  }
+  const Outcome all = hist({path, "--unit", "ns"});
+  ASSERT_EQ(all.exit_code, 0) << all.output;
+  EXPECT_EQ(summary_of(all.output, path, "(untagged)").at("count"), "2000");
+  EXPECT_EQ(summary_of(all.output, path, "decode").at("count"), "1000");
+
+  const std::string svg_path = track("untagged.svg");
+  const Outcome only = hist({path, "--tag", "", "--plot", svg_path});
+  ASSERT_EQ(only.exit_code, 0) << only.output;
+  EXPECT_EQ(occurrences(only.output, "summary file="), 1u) << only.output;
+  EXPECT_FALSE(summary_of(only.output, path, "(untagged)").empty()) << only.output;
+  EXPECT_NE(read_file(svg_path).find("data-name=\"(untagged)\""), std::string::npos);
+
+  const Outcome missing = hist({path, "--tag", "tx"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_OUTPUT_HAS(missing, "tags present: (untagged), decode");
+}
+
 // ------------------------------------------------------------------------------------------------
 // Errors and exit codes
 // ------------------------------------------------------------------------------------------------
