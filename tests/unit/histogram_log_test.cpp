@@ -690,3 +690,29 @@ TEST(HistogramLogReader, ErrorsNameTheFile) {
   EXPECT_EQ(b.error().code, Status::Malformed);
   EXPECT_TRUE(b.error().message.starts_with(bad + ": line 2: bad base64 histogram")) << b.error().message;
 }
+
+// ------------------------------------------------------------------------------------------- fuzz seeds
+TEST(HistogramLogFuzzSeeds, AreWhatTheirNamesSay) {
+  const std::filesystem::path dir = std::filesystem::path(HG_SOURCE_DIR) / "tests/fuzz/corpus/histogram_log";
+  const auto file_bytes = [&](const char* name) { return bytes_of(slurp(dir / name)); };
+  auto plain = hm::decode_histogram(file_bytes("v2_encoding"));
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_EQ(plain->total_count(), 17u);
+  auto compressed = hm::decode_histogram(file_bytes("compressed_v2_encoding"));
+  ASSERT_TRUE(compressed.ok()) << compressed.error().message;
+  EXPECT_TRUE(*compressed == *plain);
+  EXPECT_FALSE(hm::decode_histogram(file_bytes("compressed_v2_truncated")).ok());
+  EXPECT_FALSE(hm::decode_histogram(file_bytes("v2_truncated_varint")).ok());
+  auto b = hm::base64_decode(slurp(dir / "base64_compressed"));
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(hm::decode_histogram(*b).ok());
+  // HistogramLogProcessor reads this one too (-tag rx: total 17; untagged: total 12).
+  auto log = hm::read_histogram_log((dir / "valid_log.hlog").string());
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  ASSERT_EQ(log->intervals.size(), 3u);
+  EXPECT_EQ(log->intervals[0].tag, "rx");
+  EXPECT_EQ(log->intervals[1].histogram.total_count(), 12u);
+  auto relative = hm::read_histogram_log((dir / "no_basetime_log.hlog").string());
+  ASSERT_TRUE(relative.ok()) << relative.error().message;
+  EXPECT_DOUBLE_EQ(relative->intervals.at(0).start_s, 1700000003.5);
+}
