@@ -32,7 +32,8 @@ namespace {
 constexpr std::uint32_t kCookieWordSizeNibble = 0xf0;
 constexpr std::uint32_t kV2CookieWritten = kV2EncodingCookie | 0x10;
 constexpr std::uint32_t kV2CompressedCookieWritten = kV2CompressedEncodingCookie | 0x10;
-constexpr std::uint32_t kV0CookieBase = 0x1c849308;  // pre-V1 forms: recognised only to name them
+constexpr std::uint32_t kV0CookieBase = 0x1c849308;  // older forms: recognised only to name them
+constexpr std::uint32_t kV0CompressedCookieBase = 0x1c849309;
 constexpr std::uint32_t kV1CookieBase = 0x1c849301;
 constexpr std::uint32_t kV1CompressedCookieBase = 0x1c849302;
 constexpr std::size_t kV2HeaderSize = 40;     // cookie, length, offset, digits, lowest, highest, ratio
@@ -401,7 +402,8 @@ Result<HdrHistogram> decode_histogram(std::span<const std::byte> bytes) {
   const std::uint32_t base = cookie_base(cookie);
   if (base == kV2EncodingCookie) return decode_v2(bytes);
   if (base == kV2CompressedEncodingCookie) return decode_compressed_v2(bytes);
-  if (base == kV1CookieBase || base == kV1CompressedCookieBase || base == kV0CookieBase) {
+  if (base == kV1CookieBase || base == kV1CompressedCookieBase || base == kV0CookieBase ||
+      base == kV0CompressedCookieBase) {
     return Error{Status::Unsupported, fmt::format("hdr encoding: pre-V2 cookie {:#010x} is not supported", cookie)};
   }
   return malformed(fmt::format("hdr encoding: bad cookie {:#010x}", cookie));
