@@ -10,7 +10,8 @@ PACKAGES=(
   libdpdk-dev liburing-dev libboost1.81-dev libgtest-dev libgmock-dev libbenchmark-dev
   libpcap-dev libtomlplusplus-dev libcli11-dev libnats-dev libabsl-dev zlib1g-dev libfmt-dev
   # real peers and tools the tests and benchmarks drive
-  nats-server wrk nginx-light tshark libhdrhistogram-java default-jre-headless curl python3
+  nats-server wrk nginx-light tshark libhdrhistogram-java default-jre-headless
+  default-jdk-headless curl python3
   iproute2 procps
 )
 

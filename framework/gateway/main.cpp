@@ -4,7 +4,7 @@
 //   run --config FILE [--set k=v]...     run a deployment until SIGINT/SIGTERM or end of input
 //   replay CAPTURE ...                   replay a capture through the itch pipeline (market_commands.hpp)
 //   gen itch --out F ...                 write a synthetic ITCH 5.0 / MoldUDP64 capture
-//   hist FILE...                         read HdrHistogram interval logs (not yet)
+//   hist FILE... [--tag T]...            percentile tables, CSV, SVG plot of interval logs (hist_command.hpp)
 // Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.
 #include <fmt/format.h>
 
@@ -16,6 +16,7 @@
 #include "hypergate/adapter/plugin.hpp"
 #include "hypergate/config/config.hpp"
 #include "hypergate/core/clock.hpp"
+#include "hist_command.hpp"
 #include "market_commands.hpp"
 #include "plan.hpp"
 #include "run.hpp"
@@ -121,11 +122,6 @@ int cmd_run(const std::string& file, const std::vector<std::string>& sets, gatew
   return gateway::run_gateway(*plan, options);
 }
 
-int not_available(const char* cmd, const char* needs) {
-  fmt::print(stderr, "hypergate {}: not available yet (needs {})\n", cmd, needs);
-  return kExitRuntime;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -205,16 +201,24 @@ int main(int argc, char** argv) {
   gen_itch->add_option("--max-packet-bytes", gen_args.max_packet_bytes, "Largest MoldUDP64 datagram")->capture_default_str();
 
   // hist
-  auto* hist = app.add_subcommand("hist", "Summarise HdrHistogram interval logs (percentile table, CSV, plot)");
-  std::vector<std::string> hist_files;
-  std::string hist_tag, hist_start, hist_end, hist_plot;
-  bool hist_csv = false;
-  hist->add_option("FILE", hist_files, "Interval log file(s) written by `run --hlog`")->required();
-  hist->add_option("--tag", hist_tag, "Only intervals with this tag (e.g. a stage name)");
-  hist->add_option("--start", hist_start, "Skip intervals before this offset (e.g. 10s)")->type_name("DURATION");
-  hist->add_option("--end", hist_end, "Skip intervals after this offset (e.g. 60s)")->type_name("DURATION");
-  hist->add_option("--plot", hist_plot, "Write a percentile plot (gnuplot data) to FILE")->type_name("FILE");
-  hist->add_flag("--csv", hist_csv, "Print the percentile table as CSV");
+  auto* hist = app.add_subcommand("hist", "Summarise HdrHistogram interval logs (percentile table, CSV, SVG plot)");
+  gateway::HistArgs hist_args;
+  hist->add_option("FILE", hist_args.files, "Interval log file(s) written by `run|replay --hlog`")->required();
+  hist->add_option("--tag", hist_args.tags, "Only intervals with this tag, e.g. a stage name (repeatable)");
+  hist->add_option("--start", hist_args.start, "Skip intervals starting before this offset into the log (e.g. 10s)")
+      ->type_name("DURATION");
+  hist->add_option("--end", hist_args.end, "Skip intervals starting after this offset into the log (e.g. 60s)")
+      ->type_name("DURATION");
+  hist->add_flag("--csv", hist_args.csv, "Print the percentile rows as CSV (file,tag,value,percentile,total_count,inverse)");
+  hist->add_option("--plot", hist_args.plot, "Write a percentile-spectrum plot (SVG) of every file and tag")
+      ->type_name("OUT.svg");
+  hist->add_option("--expected-interval", hist_args.expected_interval,
+                   "Correct for coordinated omission, as HdrHistogram does, with this expected interval")
+      ->type_name("DURATION");
+  hist->add_option("--unit", hist_args.unit, "Value unit of the tables and the plot (default: us; plot: automatic)")
+      ->type_name("ns|us|ms");
+  hist->add_option("--ticks", hist_args.ticks, "Percentile steps per halving of the distance to 100%")
+      ->capture_default_str();
 
   // An unknown command word gets a plain answer instead of CLI11's "a subcommand is required".
   if (argc > 1 && argv[1][0] != '-') {
@@ -240,7 +244,7 @@ int main(int argc, char** argv) {
     if (*run) return cmd_run(run_file, run_sets, run_options);
     if (*replay) return gateway::cmd_replay(replay_args);
     if (*gen_itch) return gateway::cmd_gen_itch(gen_args);
-    if (*hist) return not_available("hist", "the histogram log reader");
+    if (*hist) return gateway::cmd_hist(hist_args);
   } catch (const std::exception& e) {  // cold path only: report, never crash
     fmt::print(stderr, "hypergate: error: {}\n", e.what());
     return kExitRuntime;

@@ -220,7 +220,9 @@ const std::vector<std::uint64_t>& samples(Dist d) {
 
 // HdrHistogram's rank definition: the max(1, ceil(p/100 * N))-th smallest sample.
 std::uint64_t exact_percentile(const std::vector<std::uint64_t>& sorted, double p) {
-  const double rank = std::ceil(p / 100.0 * static_cast<double>(sorted.size()));
+  // The rank as HdrHistogram 2.1.11 computes it: p / 100 * n would make 99.9% of 10^6 rank
+  // 999001 (0.999 * 1e6 = 999000.0000000001), p one ulp down times n / 100 gives 999000.
+  const double rank = std::ceil(std::nextafter(p, 0.0) * static_cast<double>(sorted.size()) / 100.0);
   const std::size_t r = std::max<std::size_t>(1, static_cast<std::size_t>(rank));
   return sorted[std::min(r, sorted.size()) - 1];
 }
@@ -474,6 +476,50 @@ TEST(HdrHistogram, RecordCorrectedFillsInTheMissedSamples) {
   EXPECT_TRUE(stall.values_are_equivalent(stall.value_at_percentile(100), 100'000'000'000ULL));
 }
 
+// copy_corrected_for_coordinated_omission() applies the correction after the fact to each bucket's
+// highest equivalent value (as HdrHistogram's copyCorrectedForCoordinatedOmission does); for samples
+// that are their bucket's highest equivalent value it must equal record_corrected() of the samples.
+TEST(HdrHistogram, CorrectedCopyEqualsRecordCorrectedOfTheSameSamples) {
+  std::mt19937_64 rng(20261202);
+  // Exact range (below sub_bucket_count() every value is its own bucket): the raw samples as they are.
+  std::uniform_int_distribution<std::uint64_t> small(1, 2047);
+  HdrHistogram raw;
+  HdrHistogram expected;
+  for (int i = 0; i < 5'000; ++i) {
+    const std::uint64_t v = small(rng);
+    raw.record(v);
+    expected.record_corrected(v, 100);
+  }
+  const HdrHistogram copy = copy_corrected_for_coordinated_omission(raw, 100);
+  EXPECT_GT(copy.total_count(), raw.total_count());
+  EXPECT_EQ(copy, expected);
+
+  // Wide range (1 us .. 50 ms, 2 digits): samples taken as their bucket's highest equivalent value.
+  std::lognormal_distribution<double> wide(11.0, 1.5);
+  HdrHistogram raw_wide(1, kHour, 2);
+  HdrHistogram expected_wide(1, kHour, 2);
+  for (int i = 0; i < 5'000; ++i) {
+    const auto v = raw_wide.highest_equivalent_value(
+        static_cast<std::uint64_t>(std::clamp(wide(rng), 1'000.0, 50'000'000.0)));
+    raw_wide.record(v);
+    expected_wide.record_corrected(v, 250'000);
+  }
+  const HdrHistogram copy_wide = copy_corrected_for_coordinated_omission(raw_wide, 250'000);
+  EXPECT_GT(copy_wide.total_count(), raw_wide.total_count());
+  EXPECT_EQ(copy_wide, expected_wide);
+  EXPECT_EQ(copy_wide.value_at_percentile(99), expected_wide.value_at_percentile(99));
+
+  // The count it adds is the sum over buckets of count * floor((v - D) / D) for v > D ...
+  HdrHistogram known;
+  known.record_n(1000, 3);  // 3 x (1000 + 900 .. 100): 30
+  known.record_n(150, 2);   // 2 x (150 + nothing: 50 < 100): 2
+  known.record_n(40, 5);    // below the interval: 5
+  EXPECT_EQ(copy_corrected_for_coordinated_omission(known, 100).total_count(), 37u);
+  // ... and interval 0 is a plain copy of the counts.
+  EXPECT_EQ(copy_corrected_for_coordinated_omission(known, 0), known);
+  EXPECT_EQ(copy_corrected_for_coordinated_omission(HdrHistogram{}, 100).total_count(), 0u);
+}
+
 // ------------------------------------------------------------------------------------------------
 // Merge
 // ------------------------------------------------------------------------------------------------
@@ -658,6 +704,26 @@ TEST(HdrHistogramIteration, FormatsAnHgrmTable) {
   EXPECT_EQ(line, "#[Max     =    10002.431, Total count    =        10000]");
   std::getline(in, line);
   EXPECT_EQ(line, "#[Buckets =           32, SubBuckets     =         2048]");
+}
+
+// Java's Formatter (so HistogramLogProcessor) rounds the shortest decimal form of a double HALF_UP;
+// percentile levels are often ties of that form, where fmt/printf round the binary value to nearest.
+TEST(HdrHistogramIteration, HgrmRoundsAsJavasFormatterDoes) {
+  HdrHistogram h;
+  for (std::uint64_t v = 1; v <= 100'000; ++v) h.record(v);
+  h.record(10'000'000);  // one outlier alone in the last bucket: the levels go on past 99.999%
+  const std::string text = format_percentile_distribution(h, 2);
+  EXPECT_NE(text.find(" 0.999633789063 "), std::string::npos) << text;  // 0.9996337890625 exactly
+  EXPECT_EQ(text.find(" 0.999633789062 "), std::string::npos) << text;
+  const std::string five = format_percentile_distribution(h, 5);
+  EXPECT_NE(five.find(" 0.999780273438 "), std::string::npos) << five;  // nearest to 0.9997802734375
+  EXPECT_NE(five.find(" 0.999926757813 "), std::string::npos) << five;
+  EXPECT_NE(text.find(" 0.625000000000 "), std::string::npos) << "no tie: unchanged";
+  // Values: 2.5 us in us at 3 digits is no tie; 0.0005 ms at 3 digits is ("0.001" in Java).
+  HdrHistogram one;
+  one.record(500);
+  EXPECT_NE(format_percentile_distribution(one, 5, 1e6).find("       0.001 0.000000000000          1"),
+            std::string::npos) << format_percentile_distribution(one, 5, 1e6);
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -4,9 +4,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
+#include <charconv>
 #include <cmath>
 #include <iterator>
+#include <string>
+#include <string_view>
 #include <utility>
 
 namespace hypergate::metrics {
@@ -172,8 +176,11 @@ double HdrHistogram::stddev() const noexcept {
 
 std::uint64_t HdrHistogram::value_at_percentile(double percentile) const noexcept {
   if (total_ == 0) return 0;
-  const double p = percentile > 0.0 ? std::min(percentile, 100.0) : 0.0;  // NaN -> 0
-  const double fp_count = std::ceil(p / 100.0 * static_cast<double>(total_));
+  // As HdrHistogram 2.1.11: one ulp towards 0 first and p * total / 100 (not p / 100 * total), so a
+  // level that is exact in decimal is not pushed one count up by rounding (55% of 24000 must ask
+  // for 13200 counts; p / 100 * total gives 13200.000000000002 and ceil() 13201).
+  const double p = percentile > 0.0 ? std::min(std::nextafter(percentile, 0.0), 100.0) : 0.0;  // NaN -> 0
+  const double fp_count = std::ceil(p * static_cast<double>(total_) / 100.0);
   // fp_count <= total_ (as a double); saturate before converting so the cast is always defined.
   const std::uint64_t wanted =
       std::max<std::uint64_t>(1, fp_count >= static_cast<double>(total_) ? total_ : static_cast<std::uint64_t>(fp_count));
@@ -246,6 +253,59 @@ bool RecordedCursor::next() noexcept {
   return false;
 }
 
+HdrHistogram copy_corrected_for_coordinated_omission(const HdrHistogram& h, std::uint64_t expected_interval) {
+  HdrHistogram copy(h.lowest_discernible_value(), h.highest_trackable_value(), h.significant_digits());
+  for (const RecordedBucket& b : h.recorded()) {
+    // The top bucket's highest equivalent value can lie above the trackable range; record() would
+    // clamp it and count an overflow that the source never had.
+    const std::uint64_t value = std::min(b.highest_value, h.highest_trackable_value());
+    copy.record_n(value, b.count);
+    if (expected_interval == 0 || value <= expected_interval) continue;
+    for (std::uint64_t missing = value - expected_interval; missing >= expected_interval;
+         missing -= expected_interval) {
+      copy.record_n(missing, b.count);
+    }
+  }
+  return copy;
+}
+
+namespace {
+
+// "%.<decimals>f" as Java's Formatter prints it (outputPercentileDistribution uses it, so this keeps
+// the table identical to HistogramLogProcessor's): Java rounds the shortest decimal that identifies
+// the double (Double.toString's digits) HALF_UP, where printf and fmt round the exact binary value
+// to nearest. They differ on ties of the shortest form, which percentile levels hit often: the level
+// 99.97802734375 / 100 is the double nearest 0.9997802734375, "...438" in Java, "...437" from fmt.
+std::string java_fixed(double v, int decimals) {
+  char buf[512];  // the shortest fixed form of any double fits (at most ~330 characters)
+  const auto converted = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+  std::string_view text(buf, static_cast<std::size_t>(converted.ptr - buf));
+  if (converted.ec != std::errc{} || !std::isfinite(v)) return fmt::format("{:.{}f}", v, decimals);
+  const bool negative = !text.empty() && text.front() == '-';
+  if (negative) text.remove_prefix(1);
+  const std::size_t dot = text.find('.');
+  std::string digits(text.substr(0, dot));  // integer digits, then exactly `decimals` fraction digits
+  const std::string_view fraction = dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1);
+  const auto keep = static_cast<std::size_t>(std::max(decimals, 0));
+  digits += fraction.substr(0, keep);
+  digits.append(keep - std::min(keep, fraction.size()), '0');
+  if (fraction.size() > keep && fraction[keep] >= '5') {  // HALF_UP: the first dropped digit decides
+    std::size_t i = digits.size();
+    while (i > 0 && digits[i - 1] == '9') digits[--i] = '0';
+    if (i == 0) {
+      digits.insert(digits.begin(), '1');
+    } else {
+      ++digits[i - 1];
+    }
+  }
+  std::string out = negative && digits.find_first_not_of('0') != std::string::npos ? "-" : "";
+  out.append(digits, 0, digits.size() - keep);
+  if (keep > 0) out.append(".").append(digits, digits.size() - keep, keep);
+  return out;
+}
+
+}  // namespace
+
 std::string format_percentile_distribution(const HdrHistogram& h, int ticks_per_half_distance, double value_scale) {
   if (!(value_scale > 0.0)) value_scale = 1.0;
   const int digits = h.significant_digits();
@@ -254,20 +314,20 @@ std::string format_percentile_distribution(const HdrHistogram& h, int ticks_per_
                  "1/(1-Percentile)");
   for (const PercentileStep& s : h.percentiles(ticks_per_half_distance)) {
     const double fraction = s.percentile / 100.0;
-    const double value = static_cast<double>(s.value) / value_scale;
+    const std::string value = java_fixed(static_cast<double>(s.value) / value_scale, digits);
     if (s.percentile < 100.0) {
-      fmt::format_to(std::back_inserter(out), "{:12.{}f} {:2.12f} {:10d} {:14.2f}\n", value, digits, fraction,
-                     s.cumulative_count, 1.0 / (1.0 - fraction));
+      fmt::format_to(std::back_inserter(out), "{:>12} {:>2} {:10d} {:>14}\n", value, java_fixed(fraction, 12),
+                     s.cumulative_count, java_fixed(1.0 / (1.0 - fraction), 2));
     } else {
-      fmt::format_to(std::back_inserter(out), "{:12.{}f} {:2.12f} {:10d}\n", value, digits, fraction,
+      fmt::format_to(std::back_inserter(out), "{:>12} {:>2} {:10d}\n", value, java_fixed(fraction, 12),
                      s.cumulative_count);
     }
   }
   const double max_value = h.total_count() == 0 ? 0.0 : static_cast<double>(h.highest_equivalent_value(h.max()));
-  fmt::format_to(std::back_inserter(out), "#[Mean    = {:12.{}f}, StdDeviation   = {:12.{}f}]\n",
-                 h.mean() / value_scale, digits, h.stddev() / value_scale, digits);
-  fmt::format_to(std::back_inserter(out), "#[Max     = {:12.{}f}, Total count    = {:12d}]\n",
-                 max_value / value_scale, digits, h.total_count());
+  fmt::format_to(std::back_inserter(out), "#[Mean    = {:>12}, StdDeviation   = {:>12}]\n",
+                 java_fixed(h.mean() / value_scale, digits), java_fixed(h.stddev() / value_scale, digits));
+  fmt::format_to(std::back_inserter(out), "#[Max     = {:>12}, Total count    = {:12d}]\n",
+                 java_fixed(max_value / value_scale, digits), h.total_count());
   fmt::format_to(std::back_inserter(out), "#[Buckets = {:12d}, SubBuckets     = {:12d}]\n", h.bucket_count(),
                  h.sub_bucket_count());
   return out;

@@ -230,9 +230,10 @@ class HdrHistogram {
   /// 10^-digits * sqrt(mean of squares). 0 when empty.
   [[nodiscard]] double mean() const noexcept;
   [[nodiscard]] double stddev() const noexcept;
-  /// HdrHistogram's getValueAtPercentile: the highest equivalent value of the first bucket at
-  /// which the cumulative count reaches max(1, ceil(p/100 * total)). p is clamped to [0, 100]
-  /// (NaN counts as 0). 0 when empty.
+  /// HdrHistogram's (2.1.11) getValueAtPercentile: the highest equivalent value of the first bucket
+  /// at which the cumulative count reaches max(1, ceil(p' * total / 100)), p' being p one ulp
+  /// towards 0. p is clamped to [0, 100] (NaN counts as 0). 0 when empty. (For p == 0 exactly,
+  /// HdrHistogram returns the bucket's lowest equivalent value instead; same bucket.)
   [[nodiscard]] std::uint64_t value_at_percentile(double percentile) const noexcept;
   /// Count in the bucket equivalent to `value` (clamped like record()).
   [[nodiscard]] std::uint64_t count_at_value(std::uint64_t value) const noexcept {
@@ -339,6 +340,18 @@ class HdrHistogram {
   std::uint64_t max_ = 0;
   std::vector<std::uint64_t> counts_;
 };
+
+/// HdrHistogram's copyCorrectedForCoordinatedOmission: a histogram of the same layout holding, for
+/// every non-empty bucket of `h` (value v = the bucket's highest equivalent value, count c), c at v
+/// and c at each v - k * expected_interval for k >= 1 while that is >= expected_interval. That is what
+/// record_corrected(v, expected_interval) gives for each of the c samples, so for samples that are
+/// their bucket's highest equivalent value (every sample below sub_bucket_count() with the default
+/// lowest value of 1) the result equals recording them with record_corrected().
+/// expected_interval 0: a plain copy of the counts. min()/max() are bucket values (as after a decode),
+/// overflow_count() is 0 (clamped values sit in the top bucket like any other). Cold path: one
+/// record_n() per bucket and missing value, O(buckets * max / expected_interval); allocates the copy.
+[[nodiscard]] HdrHistogram copy_corrected_for_coordinated_omission(const HdrHistogram& h,
+                                                                   std::uint64_t expected_interval);
 
 /// Java HdrHistogram's outputPercentileDistribution text (.hgrm): header, one row per percentile
 /// step (value / value_scale, percentile as a fraction, cumulative count, 1/(1-percentile)), and

@@ -17,8 +17,19 @@
 //   lowest discernible value, highest trackable value (int64), int-to-double ratio (double), then the
 //   counts as ZigZag LEB128 varints, a negative varint being a run of that many empty buckets.
 // - Compressed V2 (cookie 0x1c849304): cookie, length of the deflated bytes, zlib(V2).
-// All integers big-endian. decode_histogram() accepts both forms and rejects anything malformed with
-// an Error (never reads out of bounds, never allocates more than the declared layout needs).
+// All integers big-endian. The cookies are written as HdrHistogram writes them, with 0x10 in the
+// word-size nibble (0x1c849313, 0x1c849314); readers mask that nibble (0xf0) off. A varint is at most
+// 9 bytes by construction: the 9th byte carries 8 bits and no continuation flag.
+// decode_histogram() accepts both forms and rejects anything malformed with an Error (never reads
+// out of bounds, never allocates more than the declared layout needs): Malformed for a bad cookie,
+// truncation, a length that disagrees with the bytes, corrupt or overlong zlib data, parameters
+// HdrHistogram::create() refuses, counts past counts_index(highest_trackable_value()), a total
+// count beyond 64 bits; Unsupported for pre-V2 cookies, a non-zero normalizing index offset or an
+// int-to-double ratio other than 1 (DoubleHistogram).
+// The encoding carries counts only: a decoded histogram has the same counts and total, min() at the
+// lowest equivalent value of its lowest bucket, max() at the highest equivalent value of its highest
+// (clamped to highest_trackable_value(); what HdrHistogram reports) and overflow_count() 0. Counts
+// above INT64_MAX (the Java format's limit) are encoded as INT64_MAX.
 //
 // Threading: everything here is cold path. A writer is used by one thread at a time.
 #include <cstddef>
@@ -74,7 +85,9 @@ struct HistogramLog {
 /// `-outputValueUnitRatio 1` as `hypergate hist`.
 class HistogramLogWriter {
  public:
-  /// Creates or truncates `path` and writes the header (comment, StartTime, BaseTime = start, legend).
+  /// Creates or truncates `path` and writes the header as HdrHistogram's HistogramLogWriter does:
+  /// "#[<comment>]" (if any; one line), "#[Histogram log format version 1.3]", StartTime with a
+  /// java.util.Date-style date, BaseTime = start (both rounded to the millisecond), the legend.
   [[nodiscard]] static Result<HistogramLogWriter> open(const std::string& path, double start_time_epoch_s,
                                                        std::string_view comment = {});
   HistogramLogWriter(HistogramLogWriter&& other) noexcept;
