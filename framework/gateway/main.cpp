@@ -122,6 +122,24 @@ int cmd_run(const std::string& file, const std::vector<std::string>& sets, gatew
   return gateway::run_gateway(*plan, options);
 }
 
+// --hlog, --hlog-interval, --trace-every for `run` and `replay` (a bad duration is a usage error, exit 2).
+void add_histogram_options(CLI::App* cmd, gateway::HistogramOutputs& h) {
+  cmd->add_option("--hlog", h.hlog, "Write per-stage latency as an HdrHistogram interval log (a tag per stage)")
+      ->type_name("FILE");
+  cmd->add_option_function<std::string>(
+         "--hlog-interval",
+         [&h](const std::string& v) {
+           const auto ns = config::parse_duration_ns(v);
+           if (!ns || *ns < 1'000'000) throw CLI::ValidationError("--hlog-interval", "a duration >= 1ms, e.g. 1s or 250ms");
+           h.hlog_interval_ns = *ns;
+         },
+         "Interval of the log lines (default 1s)")
+      ->type_name("DURATION");
+  cmd->add_option("--trace-every", h.trace_every,
+                  "Time the sampled stages (decode, pipeline, store) on 1 burst in N (1 = all, 0 = off)")
+      ->capture_default_str();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -155,6 +173,7 @@ int main(int argc, char** argv) {
   run->add_option("--plugin", run_options.plugins, "Load an adapter plugin (shared library; repeatable)")
       ->type_name("LIB.so");
   run->add_flag("-q,--quiet", run_options.quiet, "No per-second stats line (totals are still printed)");
+  add_histogram_options(run, run_options.histograms);
 
   // replay
   auto* replay = app.add_subcommand("replay", "Replay a pcap/pcapng capture of MoldUDP64 (ITCH 5.0) through the itch pipeline");
@@ -177,6 +196,7 @@ int main(int argc, char** argv) {
   replay->add_option("--via", replay_args.via, "Feed path: 'inprocess' or 'dpdk' (net_pcap vdev)")->capture_default_str();
   replay->add_option("--plugin", replay_args.plugins, "Load an adapter plugin (repeatable)")->type_name("LIB.so");
   replay->add_flag("-q,--quiet", replay_args.quiet, "No progress bar");
+  add_histogram_options(replay, replay_args.histograms);
 
   // gen itch
   auto* gen = app.add_subcommand("gen", "Generate test data");

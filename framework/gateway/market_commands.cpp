@@ -161,16 +161,7 @@ void print_replay_summary(const market::ItchPipeline& p, const runtime::Runtime&
     fmt::print("  [{}, {}]\n", s.gap_ranges[i].first, s.gap_ranges[i].last);
   if (s.gap_ranges.size() > 20) fmt::print("  ... {} more\n", s.gap_ranges.size() - 20);
   if (s.store_errors != 0) fmt::print("store errors: {}\n", s.store_errors);
-  fmt::print("latency per stage (ns):    count        p50        p99      p99.9        max\n");
-  for (const auto& w : rep.workers) {
-    auto row = [&](std::string_view stage, const runtime::LatencySummary& l) {
-      if (l.count == 0) return;
-      fmt::print("  w{} {:<20} {:>8} {:>10} {:>10} {:>10} {:>10}\n", w.worker, stage, l.count, l.p50_ns, l.p99_ns,
-                 l.p999_ns, l.max_ns);
-    };
-    row("poll->pipeline done", w.poll_to_pipeline);
-    row("valve push->sink", w.push_to_drain);
-  }
+  // The per-stage latency table is part of the runtime report printed just before this summary.
 }
 
 int replay_send(const ReplayArgs& a) {
@@ -274,6 +265,7 @@ int cmd_replay(const ReplayArgs& a) {
   RunOptions ro;
   ro.command = "replay";
   ro.quiet = true;
+  ro.histograms = a.histograms;
   ro.after_run = [&a](const runtime::Runtime& rt) -> int {
     const runtime::Report rep = rt.report();
     for (std::size_t i = 0; i < rep.sources.size(); ++i) {

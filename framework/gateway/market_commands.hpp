@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "run.hpp"
+
 namespace hypergate::gateway {
 
 struct ReplayArgs {
@@ -32,6 +34,7 @@ struct ReplayArgs {
   std::string send;                ///< HOST:PORT: send instead of processing
   std::string interface;           ///< --send: IPv4 address of the outgoing interface for multicast
   bool quiet = false;
+  HistogramOutputs histograms;     ///< --hlog, --hlog-interval, --trace-every
 };
 
 struct GenItchArgs {

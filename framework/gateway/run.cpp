@@ -12,6 +12,8 @@
 
 #include "http/admin_server.hpp"
 #include "hypergate/core/clock.hpp"
+#include "hypergate/metrics/histogram_log.hpp"
+#include "hypergate/metrics/stage_probe.hpp"
 #include "hypergate/runtime/runtime.hpp"
 
 namespace hypergate::gateway {
@@ -89,10 +91,63 @@ std::string stats_line(const runtime::Report& now, const runtime::Report& before
   return line;
 }
 
+// Writes the runtime's stage intervals to an HdrHistogram interval log: one line per stage that has
+// samples in the interval, tagged with the stage name. Called on the stats thread; the first write
+// error is kept and reported at exit (the run goes on: a full disk must not stop a gateway).
+class StageLogWriter {
+ public:
+  explicit StageLogWriter(metrics::HistogramLogWriter writer) : writer_(std::move(writer)) {}
+  void write(const runtime::StageInterval& iv) {
+    if (!error_.empty()) return;
+    for (std::size_t s = 0; s < iv.stages.size() && s < metrics::kStageCount; ++s) {
+      if (iv.stages[s].total_count() == 0) continue;
+      auto r = writer_.write(metrics::kStageNames[s], static_cast<double>(iv.start_epoch_ns) / 1e9,
+                             static_cast<double>(iv.end_epoch_ns) / 1e9, iv.stages[s]);
+      if (!r) {
+        error_ = r.error().message;
+        return;
+      }
+      ++lines_;
+    }
+  }
+  [[nodiscard]] std::string finish() {
+    if (auto r = writer_.close(); !r && error_.empty()) error_ = r.error().message;
+    return error_;
+  }
+  [[nodiscard]] std::uint64_t lines() const noexcept { return lines_; }
+  [[nodiscard]] const std::string& path() const noexcept { return writer_.path(); }
+
+ private:
+  metrics::HistogramLogWriter writer_;
+  std::string error_;
+  std::uint64_t lines_ = 0;
+};
+
+double epoch_seconds_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 }  // namespace
 
 int run_gateway(GatewayPlan& plan, const RunOptions& options) {
-  runtime::Runtime rt(runtime_options(plan));
+  runtime::Options ro = runtime_options(plan);
+  ro.trace_every = options.histograms.trace_every;
+  std::unique_ptr<StageLogWriter> hlog;
+  if (!options.histograms.hlog.empty()) {
+    auto w = metrics::HistogramLogWriter::open(options.histograms.hlog, epoch_seconds_now(),
+                                               fmt::format("hypergate {}: per-stage latency in ns, a tag per stage",
+                                                           options.command));
+    if (!w) {
+      fmt::print(stderr, "hypergate {}: --hlog: {}\n", options.command, w.error().message);
+      return 1;
+    }
+    hlog = std::make_unique<StageLogWriter>(std::move(w.value()));
+    ro.interval_ns = options.histograms.hlog_interval_ns;
+    ro.on_interval = [h = hlog.get()](const runtime::StageInterval& iv) { h->write(iv); };
+  }
+  runtime::Runtime rt(std::move(ro));
   for (auto& k : plan.sinks) {
     if (auto r = rt.add_sink(k.name, std::move(k.instances)); !r) {
       fmt::print(stderr, "hypergate {}: sink '{}': {}\n", options.command, k.name, r.error().message);
@@ -195,6 +250,16 @@ int run_gateway(GatewayPlan& plan, const RunOptions& options) {
   }
   fmt::print("totals: {} messages in ({} bytes), {} messages out\n", total_in, total_in_bytes, total_out);
   fmt::print("\n{}", report.to_text());
+  if (hlog) {
+    const std::string err = hlog->finish();
+    if (!err.empty()) {
+      fmt::print(stderr, "hypergate {}: --hlog {}: {}\n", options.command, hlog->path(), err);
+      failed = true;
+    } else {
+      fmt::print("histogram log: {} ({} interval lines; read it with `hypergate hist {}`)\n", hlog->path(),
+                 hlog->lines(), hlog->path());
+    }
+  }
   std::fflush(stdout);
   if (options.after_run) {
     if (const int code = options.after_run(rt); code != 0) return code;

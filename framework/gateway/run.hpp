@@ -18,11 +18,19 @@ class Runtime;
 
 namespace hypergate::gateway {
 
+/// Latency histogram outputs of `run` and `replay` (per-stage recording: metrics/stage_probe.hpp).
+struct HistogramOutputs {
+  std::string hlog;                                 ///< --hlog FILE: HdrHistogram interval log, a tag per stage
+  std::uint64_t hlog_interval_ns = 1'000'000'000;   ///< --hlog-interval
+  std::uint32_t trace_every = 64;                   ///< --trace-every: sampled stages on 1 burst in N
+};
+
 struct RunOptions {
   std::vector<std::string> plugins;                 ///< --plugin LIB.so (loaded before the plan is built)
   std::uint64_t stats_interval_ns = 1'000'000'000;  ///< one stats line per interval
   bool quiet = false;                               ///< no periodic stats line (totals are still printed)
   const char* command = "run";                      ///< the CLI command, for messages
+  HistogramOutputs histograms;
   /// Called after the workers have ended and the report was printed, while the runtime (and so every
   /// pipeline and its store) still exists: `replay` reads the books here. Its return value, when
   /// non-zero, becomes the exit code.

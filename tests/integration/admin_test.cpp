@@ -18,7 +18,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <cmath>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -188,3 +190,79 @@ TEST_F(AdminTest, DisabledAdminDoesNotListen) {
 }
 
 }  // namespace
+
+// The stage histograms in /metrics agree with the HDR percentiles in /stats: for p50, p90 and p99 of
+// every recorded stage, the first bucket whose cumulative count reaches the percentile's rank brackets
+// the /stats value (le[k-1] < value <= le[k], up to the histogram's 3-digit bucket width), and +Inf
+// equals the count. A finite synthetic source makes both reads see the same, final samples; the idle
+// catch-all keeps the gateway (and its admin listener) running after it finished.
+TEST_F(AdminTest, StageHistogramsInMetricsAgreeWithStatsPercentiles) {
+  std::ofstream(config_) << "[gateway]\nworkers = 1\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n"
+                            "[source.synth]\ntype = \"synthetic\"\nrate = 200000\ncount = 30000\n\n"
+                            "[source.idle]\ntype = \"http.catchall\"\nlisten = \"127.0.0.1:0\"\n\n"
+                            "[sink.discard]\ntype = \"null\"\n";
+  Gateway gw({"run", "--config", config_, "-q", "--trace-every", "1"});
+  ASSERT_TRUE(gw.spawned());
+  std::string port;
+  ASSERT_TRUE(gw.wait_line("hypergate: admin on http://127.0.0.1:", &port)) << gw.output();
+  const std::string base = "http://127.0.0.1:" + port;
+
+  const std::regex wire_re("\"wire\":\\{\"count\":([0-9]+),");
+  std::string stats, previous;
+  for (int attempt = 0; attempt < 400; ++attempt) {  // until the counts stop moving (bounded: 20 s)
+    stats = curl(dir_, "", base + "/stats").body;
+    std::smatch m;
+    if (std::regex_search(stats, m, wire_re) && std::stoull(m[1].str()) == 30000 && stats == previous) break;
+    previous = stats;
+    usleep(50'000);
+  }
+  const std::string metrics = curl(dir_, "", base + "/metrics").body;
+  const std::vector<double> bounds_s = {1e-07, 2.5e-07, 5e-07, 1e-06, 2.5e-06, 5e-06, 1e-05, 2.5e-05, 5e-05, 0.0001,
+                                        0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1, 10};
+  int checked = 0;
+  for (const char* stage : {"rx", "decode", "pipeline", "push", "process", "valve", "send", "wire"}) {
+    const std::regex st_re(std::string("\"") + stage +
+                           "\":\\{\"count\":([0-9]+),\"min_ns\":[0-9]+,\"mean_ns\":[0-9.]+,\"p50_ns\":([0-9]+),"
+                           "\"p90_ns\":([0-9]+),\"p99_ns\":([0-9]+),");
+    std::smatch sm;
+    ASSERT_TRUE(std::regex_search(stats, sm, st_re)) << stage << "\n" << stats;
+    const std::uint64_t count = std::stoull(sm[1].str());
+    ASSERT_GT(count, 0u) << stage;
+    std::vector<std::uint64_t> cumulative;
+    for (double b : bounds_s) {
+      std::ostringstream le;
+      le << b;
+      const std::regex b_re("\nhypergate_stage_latency_seconds_bucket\\{stage=\"" + std::string(stage) + "\",le=\"" +
+                            std::regex_replace(le.str(), std::regex("\\."), "\\.") + "\"\\} ([0-9]+)\n");
+      std::smatch bm;
+      ASSERT_TRUE(std::regex_search(metrics, bm, b_re)) << stage << " le=" << le.str() << "\n" << metrics;
+      cumulative.push_back(std::stoull(bm[1].str()));
+    }
+    std::smatch inf;
+    ASSERT_TRUE(std::regex_search(metrics, inf, std::regex("\nhypergate_stage_latency_seconds_bucket\\{stage=\"" +
+                                                           std::string(stage) + "\",le=\"\\+Inf\"\\} ([0-9]+)\n")));
+    EXPECT_EQ(std::stoull(inf[1].str()), count) << stage;
+    for (std::size_t i = 1; i < cumulative.size(); ++i) EXPECT_LE(cumulative[i - 1], cumulative[i]) << stage;
+    const std::pair<double, std::uint64_t> quantiles[] = {
+        {0.50, std::stoull(sm[2].str())}, {0.90, std::stoull(sm[3].str())}, {0.99, std::stoull(sm[4].str())}};
+    for (const auto& [q, value_ns] : quantiles) {
+      const auto rank = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(count)));
+      std::size_t k = 0;
+      while (k < cumulative.size() && cumulative[k] < rank) ++k;
+      const double value_s = static_cast<double>(value_ns) / 1e9;
+      if (k > 0) {
+        EXPECT_GT(value_s, bounds_s[k - 1]) << stage << " q" << q;
+      }
+      if (k < cumulative.size()) {
+        EXPECT_LE(value_s, bounds_s[k] * 1.001 + 1e-9) << stage << " q" << q;
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 24);
+  ASSERT_EQ(kill(gw.pid(), SIGTERM), 0);
+  EXPECT_EQ(gw.wait_exit(), 0) << gw.output();
+  // The exit report carries the per-stage table.
+  EXPECT_NE(gw.output().find("p99.99"), std::string::npos) << gw.output();
+  EXPECT_NE(gw.output().find("\nwire "), std::string::npos) << gw.output();
+}
