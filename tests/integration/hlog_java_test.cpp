@@ -341,3 +341,117 @@ TEST(HlogJava, WeReadHistogramLogWritersLog) {
                 static_cast<unsigned long long>(h.max()));
   }
 }
+
+// End to end: `hypergate replay` of a generated capture at a fixed rate (2000 datagrams/s) writes a
+// per-stage interval log; HdrHistogram's reader takes it, and `hypergate hist --expected-interval`
+// (coordinated-omission correction) gives exactly what HdrHistogram's copyCorrectedForCoordinatedOmission
+// gives over the same intervals — at the feed's real interval (500 us) and at 1 us, where nearly every
+// sample is corrected (so the corrected count must exceed the raw one). The log also holds every stage
+// the replay reported at exit, with the same counts.
+TEST(HlogJava, FixedRateReplayLogIsCorrectedAsHdrHistogramCorrectsIt) {
+  Java java;
+  ASSERT_TRUE(java.ok);
+  ASSERT_TRUE(on_path("javac")) << "javac not found on PATH: run scripts/setup.sh (default-jdk-headless)";
+  TempDir dir;
+  const fs::path err = dir.path / "cmd.err";
+  const std::string bin = std::string(HG_BINARY_DIR) + "/framework/gateway/hypergate";
+  const fs::path cap = dir.path / "feed.pcap";
+  const fs::path log_path = dir.path / "replay.hlog";
+  CommandResult g = run(bin + " gen itch --out " + cap.string() + " --messages 20000 --symbol-count 8 --seed 3", err);
+  ASSERT_EQ(g.exit_code, 0) << slurp(err);
+  CommandResult rp = run(bin + " replay " + cap.string() + " --speed 2000pps --hlog " + log_path.string() +
+                             " --hlog-interval 100ms --trace-every 1 -q",
+                         err);
+  ASSERT_EQ(rp.exit_code, 0) << rp.out << slurp(err);
+
+  // Stage counts from the exit table ("wire   1352   8565 ...").
+  std::map<std::string, std::uint64_t> exit_counts;
+  {
+    std::istringstream lines(rp.out);
+    std::string line;
+    bool in_table = false;
+    while (std::getline(lines, line)) {
+      if (line.rfind("stage ", 0) == 0) {
+        in_table = true;
+        continue;
+      }
+      if (!in_table) continue;
+      std::istringstream f(line);
+      std::string name;
+      std::uint64_t count = 0;
+      if (!(f >> name >> count)) break;
+      exit_counts[name] = count;
+    }
+  }
+  for (const char* stage : {"rx", "decode", "pipeline", "store", "push", "process", "valve", "send", "wire"})
+    EXPECT_GT(exit_counts[stage], 0u) << stage << " missing from the exit table:\n" << rp.out;
+
+  auto log = hm::read_histogram_log(log_path.string());
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  std::map<std::string, std::uint64_t> log_counts;
+  std::map<std::string, int> intervals;
+  for (const hm::LogInterval& in : log->intervals) {
+    log_counts[in.tag] += in.histogram.total_count();
+    ++intervals[in.tag];
+  }
+  for (const auto& [stage, count] : exit_counts) EXPECT_EQ(log_counts[stage], count) << stage;
+  EXPECT_GE(intervals["wire"], 2) << "a ~0.25 s replay cut into 100 ms intervals";
+
+  const fs::path classes = dir.path / "classes";
+  fs::create_directories(classes);
+  const fs::path source = fs::path(HG_SOURCE_DIR) / "tests/integration/java/HlogCorrectProgram.java";
+  ASSERT_EQ(run("javac -d " + classes.string() + " -cp " + java.jar + " " + source.string(), err).exit_code, 0)
+      << slurp(err);
+
+  struct Figures {
+    unsigned long long count = 0, p50 = 0, p90 = 0, p99 = 0, max = 0;
+  };
+  auto java_figures = [&](const std::string& tag, std::uint64_t interval_ns, Figures& raw, Figures& corrected) {
+    const CommandResult r = run("java -cp " + java.jar + ":" + classes.string() + " HlogCorrectProgram " +
+                                    log_path.string() + " " + tag + " " + std::to_string(interval_ns),
+                                err);
+    ASSERT_EQ(r.exit_code, 0) << slurp(err);
+    ASSERT_EQ(std::sscanf(r.out.c_str(), "raw count=%llu p50=%llu p90=%llu p99=%llu max=%llu corrected count=%llu "
+                                         "p50=%llu p90=%llu p99=%llu max=%llu",
+                          &raw.count, &raw.p50, &raw.p90, &raw.p99, &raw.max, &corrected.count, &corrected.p50,
+                          &corrected.p90, &corrected.p99, &corrected.max),
+              10)
+        << r.out;
+  };
+  auto ours = [&](const std::string& tag, const std::string& interval, Figures& f) {
+    const CommandResult r = run(bin + " hist " + log_path.string() + " --tag " + tag + " --unit ns" +
+                                    (interval.empty() ? "" : " --expected-interval " + interval),
+                                err);
+    ASSERT_EQ(r.exit_code, 0) << slurp(err);
+    const auto at = r.out.find("summary file=");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const auto count_at = r.out.find(" count=", at);
+    ASSERT_NE(count_at, std::string::npos) << r.out;
+    unsigned long long min = 0, p999 = 0, p9999 = 0;
+    ASSERT_EQ(std::sscanf(r.out.c_str() + count_at, " count=%llu min=%llu p50=%llu p90=%llu p99=%llu p99.9=%llu "
+                                                    "p99.99=%llu max=%llu",
+                          &f.count, &min, &f.p50, &f.p90, &f.p99, &p999, &p9999, &f.max),
+              8)
+        << r.out.substr(at, 300);
+  };
+  for (const auto& [interval_ns, interval] :
+       std::vector<std::pair<std::uint64_t, std::string>>{{500'000, "500us"}, {1'000, "1us"}}) {
+    SCOPED_TRACE("expected interval " + interval);
+    Figures jraw, jcorr, raw, corr;
+    java_figures("wire", interval_ns, jraw, jcorr);
+    ours("wire", "", raw);
+    ours("wire", interval, corr);
+    EXPECT_EQ(raw.count, jraw.count);
+    EXPECT_EQ(raw.count, exit_counts["wire"]);
+    EXPECT_EQ(raw.p50, jraw.p50);
+    EXPECT_EQ(raw.p99, jraw.p99);
+    EXPECT_EQ(corr.count, jcorr.count);
+    EXPECT_EQ(corr.p50, jcorr.p50);
+    EXPECT_EQ(corr.p90, jcorr.p90);
+    EXPECT_EQ(corr.p99, jcorr.p99);
+    EXPECT_GE(corr.count, raw.count);
+    if (interval_ns == 1'000) {
+      EXPECT_GT(corr.count, raw.count * 2) << "wire latencies are all far above 1 us";
+    }
+  }
+}
