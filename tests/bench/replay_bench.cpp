@@ -4,11 +4,19 @@
 //                                        top of book into Hyperion + normalized updates emitted (counted)
 //   replay/hypergate/decode              MoldUDP64 + ITCH decode only (the floor under the pipeline)
 //   replay/std_map_reference/decode_book the same decode feeding the simple std::map reference book
+//   replay/hypergate/decode_book_store_stages/N   the pipeline with per-stage recording as the runtime
+//                                        does it, sampled stages on 1 burst in N (cost of observability)
 // items_per_second = ITCH messages. The anchor: itch-order-book ~16 M msgs/s (~61 ns/msg, book only).
 #include <benchmark/benchmark.h>
 
 #include "../unit/itch_reference_book.hpp"
+#include <array>
+#include <memory>
+
 #include "hypergate/config/config.hpp"
+#include "hypergate/core/clock.hpp"
+#include "hypergate/metrics/interval_recorder.hpp"
+#include "hypergate/metrics/stage_probe.hpp"
 #include "market/itch_pipeline.hpp"
 #include "protocols/itch_generator.hpp"
 
@@ -53,7 +61,9 @@ class CountingDownstream final : public hg::route::Downstream {
   std::uint64_t n = 0;
 };
 
-void BM_Pipeline(benchmark::State& state) {
+// trace_every < 0: no probe attached (the plain pipeline). Otherwise a StageProbe as the runtime drives
+// it: begin_burst() per burst, an rx sample per datagram, end_burst() + flush() after process().
+void run_pipeline(benchmark::State& state, int trace_every) {
   const Feed& f = feed();
   hg::route::PipelineContext ctx;
   auto doc = hg::config::Document::parse("[p]\n", "bench");
@@ -61,15 +71,33 @@ void BM_Pipeline(benchmark::State& state) {
   auto opt = hypergate::market::read_itch_options(section, ctx).value();
   CountingDownstream down;
   hg::route::Emitter out(down);
+  std::array<std::unique_ptr<hg::metrics::IntervalRecorder>, hg::metrics::kStageCount> recorders;
+  std::array<hg::metrics::IntervalRecorder*, hg::metrics::kStageCount> raw{};
+  for (std::size_t s = 0; s < raw.size(); ++s) {
+    recorders[s] = std::make_unique<hg::metrics::IntervalRecorder>(1, hg::metrics::kStageHighestNs, 3);
+    raw[s] = recorders[s].get();
+  }
+  hg::metrics::StageProbe probe(raw, trace_every < 0 ? 0 : static_cast<std::uint32_t>(trace_every));
   for (auto _ : state) {
     state.PauseTiming();
     auto p = hypergate::market::ItchPipeline::create(opt).value();  // a fresh book and store per pass
+    if (trace_every >= 0) p->attach_probe(&probe);
     state.ResumeTiming();
     hg::Burst<> in;
     for (std::size_t i = 0; i < f.datagrams.size();) {
       in.clear();
       while (!in.full() && i < f.datagrams.size()) (void)in.push_back(f.datagrams[i++]);
-      p->process(in, out);
+      if (trace_every >= 0) {
+        const std::uint64_t t0 = hg::TscClock::ticks();
+        probe.begin_burst();
+        for (const hg::Message& m : in) probe.add_ticks(hg::metrics::Stage::Rx, m.rx_tsc == 0 ? t0 : m.rx_tsc, t0);
+        p->process(in, out);
+        probe.end_burst();
+        probe.add_ticks(hg::metrics::Stage::Process, t0, hg::TscClock::ticks());
+        probe.flush();
+      } else {
+        p->process(in, out);
+      }
     }
     benchmark::DoNotOptimize(p->stats().messages);
     state.PauseTiming();
@@ -79,7 +107,12 @@ void BM_Pipeline(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * f.messages));
   state.counters["updates_per_msg"] = static_cast<double>(down.n) / static_cast<double>(state.iterations() * f.messages);
 }
+void BM_Pipeline(benchmark::State& state) { run_pipeline(state, -1); }
 BENCHMARK(BM_Pipeline)->Name("replay/hypergate/decode_book_store")->Unit(benchmark::kMillisecond)->UseRealTime();
+// The cost of per-stage recording: sampled stages on 1 burst in 64 (the default) and on every burst.
+void BM_PipelineTraced(benchmark::State& state) { run_pipeline(state, static_cast<int>(state.range(0))); }
+BENCHMARK(BM_PipelineTraced)->Name("replay/hypergate/decode_book_store_stages")->Arg(64)->Arg(1)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
 
 template <class Apply>
 void walk(const Feed& f, Apply&& apply) {
