@@ -98,6 +98,25 @@ struct Java {
   }
 };
 
+/// Compiles tests/integration/java/<program>.java into <dir>/classes with javac; returns the class
+/// directory, or an empty path after recording a failure that says why.
+fs::path compile_java_program(const Java& java, const fs::path& dir, const std::string& program) {
+  if (!on_path("javac")) {
+    ADD_FAILURE() << "javac not found on PATH: run scripts/setup.sh (default-jdk-headless)";
+    return {};
+  }
+  const fs::path classes = dir / "classes";
+  fs::create_directories(classes);
+  const fs::path source = fs::path(HG_SOURCE_DIR) / "tests/integration/java" / (program + ".java");
+  const fs::path err = dir / "javac.err";
+  const int rc = run("javac -d " + classes.string() + " -cp " + java.jar + " " + source.string(), err).exit_code;
+  if (rc != 0) {
+    ADD_FAILURE() << "javac " << source << " failed:\n" << slurp(err);
+    return {};
+  }
+  return classes;
+}
+
 /// One row of HdrHistogram's outputPercentileDistribution.
 struct Row {
   double value = 0;
@@ -267,14 +286,10 @@ TEST(HlogJava, HistogramLogProcessorReadsOurLog) {
 TEST(HlogJava, WeReadHistogramLogWritersLog) {
   Java java;
   ASSERT_TRUE(java.ok);
-  ASSERT_TRUE(on_path("javac")) << "javac not found on PATH: run scripts/setup.sh (default-jdk-headless)";
   TempDir dir;
-  const fs::path classes = dir.path / "classes";
-  fs::create_directories(classes);
-  const fs::path source = fs::path(HG_SOURCE_DIR) / "tests/integration/java/HlogWriterProgram.java";
+  const fs::path classes = compile_java_program(java, dir.path, "HlogWriterProgram");
+  ASSERT_FALSE(classes.empty());
   const fs::path err = dir.path / "java.err";
-  const CommandResult compiled = run("javac -d " + classes.string() + " -cp " + java.jar + " " + source.string(), err);
-  ASSERT_EQ(compiled.exit_code, 0) << "javac failed:\n" << slurp(err);
 
   const fs::path log_path = dir.path / "java.hlog";
   const CommandResult r = run("java -cp " + java.jar + ":" + classes.string() + " HlogWriterProgram " + log_path.string() + " 7",
@@ -351,7 +366,6 @@ TEST(HlogJava, WeReadHistogramLogWritersLog) {
 TEST(HlogJava, FixedRateReplayLogIsCorrectedAsHdrHistogramCorrectsIt) {
   Java java;
   ASSERT_TRUE(java.ok);
-  ASSERT_TRUE(on_path("javac")) << "javac not found on PATH: run scripts/setup.sh (default-jdk-headless)";
   TempDir dir;
   const fs::path err = dir.path / "cmd.err";
   const std::string bin = std::string(HG_BINARY_DIR) + "/framework/gateway/hypergate";
@@ -397,11 +411,8 @@ TEST(HlogJava, FixedRateReplayLogIsCorrectedAsHdrHistogramCorrectsIt) {
   for (const auto& [stage, count] : exit_counts) EXPECT_EQ(log_counts[stage], count) << stage;
   EXPECT_GE(intervals["wire"], 2) << "a ~0.25 s replay cut into 100 ms intervals";
 
-  const fs::path classes = dir.path / "classes";
-  fs::create_directories(classes);
-  const fs::path source = fs::path(HG_SOURCE_DIR) / "tests/integration/java/HlogCorrectProgram.java";
-  ASSERT_EQ(run("javac -d " + classes.string() + " -cp " + java.jar + " " + source.string(), err).exit_code, 0)
-      << slurp(err);
+  const fs::path classes = compile_java_program(java, dir.path, "HlogCorrectProgram");
+  ASSERT_FALSE(classes.empty());
 
   struct Figures {
     unsigned long long count = 0, p50 = 0, p90 = 0, p99 = 0, max = 0;
