@@ -103,11 +103,6 @@ std::string json_lane_counters(const valve::LaneCounters& c) {
       c.disconnected ? "true" : "false");
 }
 
-struct SinkCounterView {
-  std::string_view name;
-  std::uint64_t value;
-};
-
 std::string json_sink_stats(const adapter::SinkStats& s) {
   std::string o =
       fmt::format(R"("messages":{},"bytes":{},"drops":{},"errors":{})", s.messages, s.bytes, s.drops, s.errors);
@@ -261,7 +256,7 @@ std::string format_prometheus(const runtime::Report& report) {
                "Sink-specific counters and levels (e.g. NATS published, pending, reconnects).");
       for (const auto& k : report.sinks) {
         for (std::size_t i = 0; i < k.stats.counter_count; ++i) {
-          const SinkCounterView c{k.stats.counters[i].name, k.stats.counters[i].value};
+          const adapter::SinkCounter& c = k.stats.counters[i];
           f.sample(label("sink", k.name) + "," + label("counter", c.name), c.value);
         }
       }
