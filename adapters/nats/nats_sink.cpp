@@ -1,6 +1,8 @@
 #include "nats/nats_sink.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 
@@ -10,6 +12,14 @@ namespace hypergate::nats {
 namespace {
 
 std::int64_t ms(std::uint64_t ns) { return static_cast<std::int64_t>(ns / 1'000'000 == 0 ? 1 : ns / 1'000'000); }
+
+/// The <n> of a Nats-Msg-Id "<run id>-<n>" this sink set (0 if absent).
+std::uint64_t publish_number(natsMsg* m) noexcept {
+  const char* id = nullptr;
+  if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK || id == nullptr) return 0;
+  const char* dash = std::strrchr(id, '-');
+  return dash == nullptr ? 0 : std::strtoull(dash + 1, nullptr, 10);
+}
 
 bool is_update(const Message& m) noexcept {
   return m.type == static_cast<std::uint16_t>(market::kTobUpdateType) && m.size == market::kTobUpdateSize;
@@ -43,7 +53,8 @@ Result<void> NatsSink::start() {
     jo.PublishAsync.AckHandlerClosure = this;
     if (auto r = client_->enable_jetstream(jo); !r) return r.error();
     if (client_->connected()) {
-      if (auto r = ensure_stream(); !r) return r.error();
+      // Not fatal: a cluster still electing its JetStream leader answers with a timeout for a while.
+      if (auto r = ensure_stream(); !r) std::fprintf(stderr, "%s; retrying\n", r.error().message.c_str());
     }
   }
   started_ = true;
@@ -112,7 +123,7 @@ bool NatsSink::publish_one(const Message& m) noexcept {
   }
   natsStatus s;
   if (opt_.jetstream) {
-    // acquire-free: published_/acked_/failed_ are counters; a stale read only delays pushback by a burst.
+    // relaxed: counters (the ack thread adds to acked_/failed_); a stale read only delays pushback a little.
     const std::uint64_t done = acked_.load(std::memory_order_relaxed) + failed_.load(std::memory_order_relaxed);
     const std::uint64_t pub = published_.load(std::memory_order_relaxed);
     if (pub > done && static_cast<std::int64_t>(pub - done) >= opt_.max_pending) {
@@ -187,9 +198,14 @@ std::size_t NatsSink::service() noexcept {
   if (!started_ || !opt_.jetstream) return 0;
   std::size_t work = 0;
   if (!stream_ready_) {
-    if (!client_->connected()) return 0;
+    // Cold path, at most once per kStreamRetryNs: each attempt is a request that may wait for its answer.
+    const std::uint64_t now = TscClock::ticks();
+    if (!client_->connected() || now - last_stream_attempt_tsc_ < TscClock::instance().from_ns(kStreamRetryNs)) {
+      return 0;
+    }
+    last_stream_attempt_tsc_ = now;
     if (auto r = ensure_stream(); !r) {
-      std::fprintf(stderr, "%s\n", r.error().message.c_str());
+      std::fprintf(stderr, "%s; retrying\n", r.error().message.c_str());
       return 0;
     }
     ++work;
@@ -202,7 +218,7 @@ std::size_t NatsSink::service() noexcept {
     const std::uint64_t now = TscClock::ticks();
     if (now - last_retry_tsc_ >= retry_ticks_) {
       last_retry_tsc_ = now;
-      work += retry_failed(/*all_now=*/false);
+      work += retry_failed();
     }
   }
   return work;
@@ -213,6 +229,10 @@ void NatsSink::resend_pending_after_reconnect() noexcept {
   // stream drops the ones it already stored (same Nats-Msg-Id within its duplicate window).
   natsMsgList pending{};
   if (js_PublishAsyncGetPendingList(&pending, client_->jetstream()) != NATS_OK) return;
+  // libnats returns them in hash-map order: resend in publish order (the <n> of "<run id>-<n>"), so
+  // a lost suffix goes out again in its original order.
+  std::sort(pending.Msgs, pending.Msgs + pending.Count,
+            [](natsMsg* a, natsMsg* b) { return publish_number(a) < publish_number(b); });
   std::uint64_t resent = 0;
   for (int i = 0; i < pending.Count; ++i) {
     natsMsg* m = pending.Msgs[i];
@@ -233,13 +253,14 @@ void NatsSink::resend_pending_after_reconnect() noexcept {
                opt_.client.name.c_str(), static_cast<unsigned long long>(resent));
 }
 
-std::size_t NatsSink::retry_failed(bool all_now) noexcept {
-  (void)all_now;
+std::size_t NatsSink::retry_failed() noexcept {
   {
     std::lock_guard lock(retry_mutex_);
     retry_taken_.swap(retry_);
     retry_queued_.store(0, std::memory_order_relaxed);  // relaxed: a hint, see service()
   }
+  std::sort(retry_taken_.begin(), retry_taken_.end(),  // in publish order, as after a reconnection
+            [](const Retry& a, const Retry& b) { return publish_number(a.msg) < publish_number(b.msg); });
   std::size_t n = 0;
   for (Retry& r : retry_taken_) {
     natsMsg* m = r.msg;
@@ -287,7 +308,7 @@ void NatsSink::stop() noexcept {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(opt_.drain_timeout_ns);
     for (;;) {
       if (client_->take_reconnected()) resend_pending_after_reconnect();
-      if (retry_queued_.load(std::memory_order_relaxed) != 0) (void)retry_failed(true);
+      if (retry_queued_.load(std::memory_order_relaxed) != 0) (void)retry_failed();
       jsPubOptions po;
       jsPubOptions_Init(&po);
       po.MaxWait = 100;
@@ -297,6 +318,7 @@ void NatsSink::stop() noexcept {
     }
   } else if (client_->connection() != nullptr && client_->connected()) {
     (void)natsConnection_FlushTimeout(client_->connection(), timeout);
+    note_buffered();  // what is left after the flush, for the line below
   }
   const NatsSinkCounters c = counters();
   std::fprintf(stderr,

@@ -18,7 +18,9 @@
 //   connect_timeout   = "2s"
 //   drain_timeout     = "5s"              # stop(): how long to wait for the server (and acks)
 //   jetstream         = false             # publish into a stream, with acks
-//   stream            = "MD"              # JetStream: created (subjects = the template's wildcard) if absent
+//   stream            = "MD"              # JetStream: created (subjects = the template's wildcard) if absent;
+//                                         # until the stream is known (not connected, no JetStream leader
+//                                         # yet: retried every second) send() pushes back
 //   replicas          = 1                 # JetStream: replicas of a stream this sink creates
 //   max_pending       = 65536             # JetStream: unacknowledged publishes at most
 //   ack_wait          = "5s"              # JetStream: an ack not back by then is a failed publish, retried
@@ -45,6 +47,10 @@
 //    and resent; a negative ack or an ack timeout is retried every 50 ms from service() up to
 //    kMaxRetries times, then counted `failed`. stop() resends what is queued and waits up to
 //    drain_timeout for every ack (js_PublishAsyncComplete). published == acked + failed + pending, always.
+//    Order: resends go out in publish order, but a resent message can land in the stream AFTER later
+//    ones (those buffered while disconnected, or stored before the lost ack): across a failover the
+//    stream holds every message once, not necessarily in publish order. Consumers of last values order
+//    by the TobUpdate's gateway sequence (strictly increasing per publisher) and drop older ones.
 //  - Threading: one instance per worker (the runtime builds one per worker), each with its own
 //    connection; only its worker calls start/send/flush/service/stop. libnats' threads run the
 //    callbacks, which touch atomics and a mutex-guarded retry list (error path only). stats() and
@@ -96,6 +102,7 @@ class NatsSink final : public adapter::Sink {
  public:
   static constexpr int kMaxRetries = 200;             ///< per publish, 50 ms apart: 10 s of failover
   static constexpr std::uint64_t kRetryIntervalNs = 50'000'000;
+  static constexpr std::uint64_t kStreamRetryNs = 1'000'000'000;  ///< between stream look-up/creation attempts
 
   explicit NatsSink(NatsSinkOptions options);
   ~NatsSink() override;
@@ -120,7 +127,7 @@ class NatsSink final : public adapter::Sink {
   [[nodiscard]] Result<void> ensure_stream();
   void resend_pending_after_reconnect() noexcept;
   void note_buffered() noexcept;
-  std::size_t retry_failed(bool all_now) noexcept;
+  std::size_t retry_failed() noexcept;
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     c.fetch_add(n, std::memory_order_relaxed);  // relaxed: counters; the worker and libnats' threads write
   }
@@ -132,6 +139,7 @@ class NatsSink final : public adapter::Sink {
   std::uint64_t run_id_ = 0;
   std::uint64_t next_msg_id_ = 0;
   std::uint64_t last_retry_tsc_ = 0;
+  std::uint64_t last_stream_attempt_tsc_ = 0;
   std::uint64_t retry_ticks_ = 0;
   std::array<char, SubjectTemplate::kMaxSubject> subject_buf_{};
   std::array<char, market::kTobJsonMax> json_buf_{};

@@ -18,11 +18,11 @@ NatsSource::~NatsSource() { stop(); }
 
 Result<void> NatsSource::start() {
   if (auto r = client_->connect(); !r) return r.error();
-  for (const std::string& subject : opt_.subjects) {
+  lanes_.clear();
+  for (std::size_t i = 0; i < opt_.subjects.size(); ++i) {  // one queue per subscription (one producer each)
     auto lane = std::make_unique<Lane>(opt_.queue_capacity);
     lane->owner = this;
     lanes_.push_back(std::move(lane));
-    (void)subject;
   }
   if (opt_.jetstream) {
     jsOptions jo;
@@ -34,8 +34,8 @@ Result<void> NatsSource::start() {
   for (std::size_t i = 0; i < lanes_.size(); ++i) {
     Lane& lane = *lanes_[i];
     const char* subject = opt_.subjects[i].c_str();
-    natsStatus s = NATS_OK;
     if (opt_.jetstream) continue;
+    natsStatus s = NATS_OK;
     if (opt_.queue.empty()) {
       s = natsConnection_Subscribe(&lane.sub, client_->connection(), subject, &NatsSource::on_message, &lane);
     } else {
@@ -49,15 +49,28 @@ Result<void> NatsSource::start() {
     (void)natsSubscription_SetPendingLimits(lane.sub, opt_.client.max_pending_messages, -1);
   }
   started_ = true;
-  if (opt_.jetstream && client_->connected()) {
-    if (auto r = subscribe_jetstream(); !r) return r.error();
-  }
+  retry_ticks_ = TscClock::instance().from_ns(kJetStreamRetryNs);
+  if (opt_.jetstream && client_->connected()) try_subscribe_jetstream();
   return {};
+}
+
+void NatsSource::try_subscribe_jetstream() noexcept {
+  // Cold path, at most every kJetStreamRetryNs: a cluster electing a leader answers with a timeout or
+  // "no responders" for a while; that is logged once and retried, never a failed start.
+  last_js_attempt_tsc_ = TscClock::ticks();
+  if (auto r = subscribe_jetstream(); !r) {
+    if (!js_error_logged_) {
+      js_error_logged_ = true;
+      std::fprintf(stderr, "%s; retrying every %llu ms\n", r.error().message.c_str(),
+                   static_cast<unsigned long long>(kJetStreamRetryNs / 1'000'000));
+    }
+  }
 }
 
 Result<void> NatsSource::subscribe_jetstream() {
   for (std::size_t i = 0; i < lanes_.size(); ++i) {
     Lane& lane = *lanes_[i];
+    if (lane.sub != nullptr) continue;  // subscribed by an earlier attempt
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = opt_.stream.c_str();
@@ -71,6 +84,7 @@ Result<void> NatsSource::subscribe_jetstream() {
     const natsStatus s = js_Subscribe(&lane.sub, client_->jetstream(), opt_.subjects[i].c_str(),
                                       &NatsSource::on_message, &lane, nullptr, &so, &jerr);
     if (s != NATS_OK) {
+      lane.sub = nullptr;
       return Error{Status::IoError, "nats source '" + opt_.client.name + "': JetStream consumer on stream '" +
                                         opt_.stream + "' for '" + opt_.subjects[i] +
                                         "': " + nats_error_text(static_cast<int>(s)) + " (error code " +
@@ -111,11 +125,9 @@ void NatsSource::on_message(natsConnection*, natsSubscription*, natsMsg* msg, vo
 std::size_t NatsSource::poll(Burst<>& out) noexcept {
   if (!started_) return 0;
   if (opt_.jetstream && !js_subscribed_) [[unlikely]] {
-    if (!client_->connected()) return 0;
-    if (auto r = subscribe_jetstream(); !r) {
-      std::fprintf(stderr, "%s\n", r.error().message.c_str());
-      return 0;
-    }
+    if (!client_->connected() || TscClock::ticks() - last_js_attempt_tsc_ < retry_ticks_) return 0;
+    try_subscribe_jetstream();
+    if (!js_subscribed_) return 0;
   }
   const std::size_t room = std::min(out.capacity() - out.size(), batch_.size());
   std::size_t got = 0;

@@ -27,7 +27,9 @@
 //    a per-source array that stays valid until release(); the messages point into it (payload, and the
 //    key into the subject). No allocation in poll(). libnats allocates a natsMsg per received message
 //    on its own thread (its API owns that); the callback destroys it right after the copy.
-//  - JetStream: an ordered consumer (js_Subscribe with Ordered): libnats detects a gap or a stall and
+//  - JetStream: an ordered consumer (js_Subscribe with Ordered), created in start() or, while the
+//    server cannot answer yet (not connected, a cluster electing a leader), retried from poll() every
+//    500 ms (the failure is logged once, the source does not fail). libnats detects a gap or a stall and
 //    recreates the consumer from the last sequence it delivered, so a failover loses nothing; deliver
 //    "all" replays the whole stream. Message::sequence is 0 (core) or the count of messages this
 //    subscription delivered (1, 2, ...).
@@ -102,6 +104,8 @@ class NatsSource final : public adapter::Source {
     c.fetch_add(n, std::memory_order_relaxed);  // relaxed: counters, several producer threads
   }
   [[nodiscard]] Result<void> subscribe_jetstream();
+  void try_subscribe_jetstream() noexcept;
+  static constexpr std::uint64_t kJetStreamRetryNs = 500'000'000;  ///< between consumer creation attempts
 
   NatsSourceOptions opt_;
   std::unique_ptr<NatsClient> client_;
@@ -110,6 +114,9 @@ class NatsSource final : public adapter::Source {
   std::array<NatsRecord, Burst<>::kCapacity> batch_{};  // what the last poll() handed out (until release)
   bool started_ = false;
   bool js_subscribed_ = false;
+  bool js_error_logged_ = false;
+  std::uint64_t last_js_attempt_tsc_ = 0;
+  std::uint64_t retry_ticks_ = 0;
 
   std::atomic<std::uint64_t> messages_{0};
   std::atomic<std::uint64_t> bytes_{0};
