@@ -4,10 +4,13 @@
 //      `hypergate replay --book-json` computes from the capture, and B received every update A published.
 //  (b) a three-node cluster with JetStream (stream replicas 3): gateway A publishes in JetStream mode,
 //      the node it is connected to is killed with SIGKILL mid-stream; A reconnects to another node, and
-//      the stream holds every update exactly once (stream sequences 1..N, update sequences 1..N).
+//      the stream holds every update exactly once (stream sequences 1..N, update sequences 1..N); an
+//      edge replaying the stream (JetStream source, deliver = "all") ends with the capture's book.
 //  (c) errors: no server reachable at start -> a clear message, the run keeps going and counts reconnect
 //      attempts, then publishes once a server appears on that port; a bad subject template is a config
 //      error (exit 2) naming file:line:column and the key.
+//  (d) payload = "json" and publish = "all" on md.<TYPE>.<SYMBOL>: updates as JSON on md.T.*, raw ITCH
+//      Add Orders on md.A.*, every published message received.
 // Waits are polls with bounded deadlines (hang guards), never timing assertions.
 #include <fcntl.h>
 #include <nats/nats.h>
@@ -21,6 +24,8 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -458,6 +463,90 @@ TEST_F(natsGateway, ClusterNodeKilledMidStreamLosesNothingInJetStreamMode) {
 
   jsCtx_Destroy(js);
   natsConnection_Destroy(nc);
+}
+
+/// Collects what arrives on `subject` (its own connection; libnats' thread appends under a mutex).
+class Collector {
+ public:
+  Collector(const std::string& server, const std::string& subject) {
+    if (natsConnection_ConnectTo(&nc_, server.c_str()) != NATS_OK) return;
+    if (natsConnection_Subscribe(&sub_, nc_, subject.c_str(), &Collector::on_msg, this) != NATS_OK) return;
+    natsSubscription_SetPendingLimits(sub_, -1, -1);
+    ok_ = natsConnection_Flush(nc_) == NATS_OK;  // registered with the server before anything is published
+  }
+  ~Collector() {
+    if (sub_ != nullptr) natsSubscription_Destroy(sub_);
+    if (nc_ != nullptr) natsConnection_Destroy(nc_);
+  }
+  static void on_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* self) {
+    auto* c = static_cast<Collector*>(self);
+    std::lock_guard lock(c->mutex_);
+    c->messages_.emplace_back(natsMsg_GetSubject(msg),
+                              std::string(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+    natsMsg_Destroy(msg);
+  }
+  [[nodiscard]] bool ok() const { return ok_; }
+  std::vector<std::pair<std::string, std::string>> messages() {
+    std::lock_guard lock(mutex_);
+    return messages_;
+  }
+
+ private:
+  natsConnection* nc_ = nullptr;
+  natsSubscription* sub_ = nullptr;
+  bool ok_ = false;
+  std::mutex mutex_;
+  std::vector<std::pair<std::string, std::string>> messages_;
+};
+
+TEST_F(natsGateway, JsonUpdatesAndRawItchOnTypedSubjects) {
+  const std::string cap = capture(5000, 4, nullptr);
+  const std::uint16_t nats_port = free_port();
+  NatsServer server({"-a", "127.0.0.1", "-p", std::to_string(nats_port)}, dir_ + "/nats.log");
+  ASSERT_TRUE(hypergate::test::wait_until_accepting(nats_port)) << server.log();
+  Collector updates(url(nats_port), "md.T.*");
+  Collector adds(url(nats_port), "md.A.*");
+  Collector everything(url(nats_port), "md.>");
+  ASSERT_TRUE(updates.ok() && adds.ok() && everything.ok());
+
+  std::string config = feed_config(cap, "max", "\"" + url(nats_port) + "\"",
+                                   "publish = \"all\"\npayload = \"json\"\nflush = \"asap\"\n");
+  config = std::regex_replace(config, std::regex("output = \"updates\""), "output = \"both\"");
+  config = std::regex_replace(config, std::regex("md\\.<SYMBOL>"), "md.<TYPE>.<SYMBOL>");
+  write_file(dir_ + "/feed.toml", config);
+  GatewayProcess feed({"run", "--config", dir_ + "/feed.toml", "-q"});
+  ASSERT_EQ(feed.wait_exit(), 0) << feed.output() << "\n" << config;
+  const auto published = number_after(feed.output(), "nats sink 'md': published ");
+  ASSERT_TRUE(published.has_value()) << feed.output();
+  EXPECT_NE(feed.output().find(", failed 0, pushback 0"), std::string::npos) << feed.output();
+
+  // Updates arrive as JSON objects on md.T.<SYMBOL>; raw Add Orders as ITCH bytes on md.A.<SYMBOL>.
+  ASSERT_TRUE(eventually([&] { return everything.messages().size() == *published; }))
+      << everything.messages().size() << " of " << *published;
+  std::vector<std::pair<std::string, std::string>> u;
+  ASSERT_TRUE(eventually([&] {
+    u = updates.messages();
+    return !u.empty() && u.back().second.find("\"sequence\":") != std::string::npos &&
+           number_after(u.back().second, "\"sequence\":") == std::optional<std::uint64_t>(u.size());
+  })) << u.size() << " updates";
+  const std::regex json(R"re(\{"type":"T","locate":\d+,"symbol":"([A-Z]+)","bid_price":\d+,"bid_qty":\d+,"ask_price":\d+,"ask_qty":\d+,"timestamp_ns":\d+,"sequence":(\d+),"stale":false\})re");
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(u[i].second, m, json)) << u[i].second;
+    EXPECT_EQ(u[i].first, "md.T." + m[1].str());
+    EXPECT_EQ(std::stoull(m[2]), i + 1);  // core NATS on one connection keeps the order
+  }
+  std::vector<std::pair<std::string, std::string>> a;
+  ASSERT_TRUE(eventually([&] {
+    a = adds.messages();
+    return !a.empty();
+  }));
+  EXPECT_LT(u.size() + a.size(), *published);  // the other ITCH types went to their own subjects
+  for (const auto& [subject, payload] : a) {
+    ASSERT_EQ(payload.size(), 36u) << subject;  // ITCH 5.0 Add Order, as received
+    EXPECT_EQ(payload[0], 'A');
+    EXPECT_EQ(subject.rfind("md.A.", 0), 0u) << subject;
+  }
 }
 
 TEST_F(natsGateway, NoServerAtStartIsRetriedWithBackoffThenPublishes) {
