@@ -39,7 +39,8 @@ NatsSink::~NatsSink() { stop(); }
 Result<void> NatsSink::start() {
   // A run id makes Nats-Msg-Id unique across restarts within the stream's duplicate window.
   run_id_ = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-  retry_ticks_ = TscClock::instance().from_ns(kRetryIntervalNs);
+  base_retry_ticks_ = TscClock::instance().from_ns(kRetryIntervalNs);
+  retry_ticks_ = base_retry_ticks_;
   if (auto r = client_->connect(); !r) return r.error();
   if (opt_.jetstream) {
     jsOptions jo;
@@ -214,14 +215,21 @@ std::size_t NatsSink::service() noexcept {
     resend_pending_after_reconnect();
     ++work;
   }
-  if (retry_queued_.load(std::memory_order_relaxed) != 0) [[unlikely]] {  // relaxed: a hint; the list is locked
-    const std::uint64_t now = TscClock::ticks();
-    if (now - last_retry_tsc_ >= retry_ticks_) {
-      last_retry_tsc_ = now;
-      work += retry_failed();
-    }
-  }
+  work += retry_round();
   return work;
+}
+
+std::size_t NatsSink::retry_round() noexcept {
+  if (retry_queued_.load(std::memory_order_relaxed) == 0) {  // relaxed: a hint; the list is locked
+    retry_ticks_ = base_retry_ticks_;
+    return 0;
+  }
+  // Backoff: 50 ms after the first failure, doubling while failures keep coming, at most 1 s.
+  const std::uint64_t now = TscClock::ticks();
+  if (now - last_retry_tsc_ < retry_ticks_) return 0;
+  last_retry_tsc_ = now;
+  retry_ticks_ = std::min(retry_ticks_ * 2, TscClock::instance().from_ns(kRetryIntervalMaxNs));
+  return retry_failed();
 }
 
 void NatsSink::resend_pending_after_reconnect() noexcept {
@@ -243,8 +251,7 @@ void NatsSink::resend_pending_after_reconnect() noexcept {
       // Keep it for the retry loop (owned by us again).
       pending.Msgs[i] = nullptr;
       std::lock_guard lock(retry_mutex_);
-      retry_.push_back(Retry{m, 1});
-      retry_queued_.store(retry_.size(), std::memory_order_relaxed);  // relaxed: a hint, see service()
+      keep_or_give_up(m);
     }
   }
   natsMsgList_Destroy(&pending);
@@ -270,17 +277,27 @@ std::size_t NatsSink::retry_failed() noexcept {
       ++n;
       continue;
     }
-    if (++r.attempts >= kMaxRetries) {
-      natsMsg_Destroy(r.msg);
-      bump(failed_);
-      continue;
-    }
     std::lock_guard lock(retry_mutex_);
-    retry_.push_back(r);
-    retry_queued_.store(retry_.size(), std::memory_order_relaxed);
+    keep_or_give_up(r.msg);
   }
   retry_taken_.clear();
   return n;
+}
+
+void NatsSink::keep_or_give_up(natsMsg* msg) noexcept {
+  // Caller holds retry_mutex_. Attempts are counted per publish (its Nats-Msg-Id number), across the
+  // round trips of the message through libnats.
+  const std::uint64_t id = publish_number(msg);
+  int& attempts = attempts_[id];
+  if (++attempts > kMaxRetries) {
+    attempts_.erase(id);
+    natsMsg_Destroy(msg);
+    bump(failed_);
+  } else {
+    retry_.push_back(Retry{msg, attempts});
+  }
+  retry_queued_.store(retry_.size(), std::memory_order_relaxed);      // relaxed: a hint, see service()
+  retrying_.store(attempts_.size(), std::memory_order_relaxed);     // relaxed: a hint, see on_ack()
 }
 
 void NatsSink::on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* self) noexcept {
@@ -288,15 +305,19 @@ void NatsSink::on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void
   if (pa != nullptr) {
     bump(sink->acked_);
     if (pa->Duplicate) bump(sink->duplicates_);
+    if (sink->retrying_.load(std::memory_order_relaxed) != 0) [[unlikely]] {  // relaxed: a hint; the map is locked
+      std::lock_guard lock(sink->retry_mutex_);
+      sink->attempts_.erase(publish_number(msg));
+      sink->retrying_.store(sink->attempts_.size(), std::memory_order_relaxed);
+    }
     natsMsg_Destroy(msg);
     return;
   }
   (void)pae;
   // A negative ack, no responders (the stream has no leader during a failover) or an ack timeout: keep
-  // the message (we own it now) for service() to resend, up to kMaxRetries times.
+  // the message (we own it now) for service() to resend, up to kMaxRetries times with backoff.
   std::lock_guard lock(sink->retry_mutex_);
-  sink->retry_.push_back(Retry{msg, 0});
-  sink->retry_queued_.store(sink->retry_.size(), std::memory_order_relaxed);  // relaxed: a hint
+  sink->keep_or_give_up(msg);
 }
 
 void NatsSink::stop() noexcept {
@@ -308,7 +329,7 @@ void NatsSink::stop() noexcept {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(opt_.drain_timeout_ns);
     for (;;) {
       if (client_->take_reconnected()) resend_pending_after_reconnect();
-      if (retry_queued_.load(std::memory_order_relaxed) != 0) (void)retry_failed();
+      (void)retry_round();
       jsPubOptions po;
       jsPubOptions_Init(&po);
       po.MaxWait = 100;

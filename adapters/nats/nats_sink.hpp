@@ -44,8 +44,8 @@
 //  - JetStream: every publish carries a Nats-Msg-Id unique to this run ("<run id>-<n>"), so a publish
 //    resent after a failover is a duplicate the stream discards, not a second copy. After a reconnection
 //    the publishes still waiting for an ack are taken back from libnats (js_PublishAsyncGetPendingList)
-//    and resent; a negative ack or an ack timeout is retried every 50 ms from service() up to
-//    kMaxRetries times, then counted `failed`. stop() resends what is queued and waits up to
+//    and resent; a negative ack or an ack timeout is retried from service() (rounds 50 ms apart, the
+//    gap doubling up to 1 s while failures continue) up to kMaxRetries times, then counted `failed`. stop() resends what is queued and waits up to
 //    drain_timeout for every ack (js_PublishAsyncComplete). published == acked + failed + pending, always.
 //    Order: resends go out in publish order, but a resent message can land in the stream AFTER later
 //    ones (those buffered while disconnected, or stored before the lost ack): across a failover the
@@ -61,6 +61,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "hypergate/adapter/sink.hpp"
@@ -100,8 +101,10 @@ struct NatsSinkCounters {
 
 class NatsSink final : public adapter::Sink {
  public:
-  static constexpr int kMaxRetries = 200;             ///< per publish, 50 ms apart: 10 s of failover
+  /// Per publish: with the backoff (50 ms doubling to 1 s between rounds) about 30 s of failover.
+  static constexpr int kMaxRetries = 32;
   static constexpr std::uint64_t kRetryIntervalNs = 50'000'000;
+  static constexpr std::uint64_t kRetryIntervalMaxNs = 1'000'000'000;
   static constexpr std::uint64_t kStreamRetryNs = 1'000'000'000;  ///< between stream look-up/creation attempts
 
   explicit NatsSink(NatsSinkOptions options);
@@ -128,6 +131,8 @@ class NatsSink final : public adapter::Sink {
   void resend_pending_after_reconnect() noexcept;
   void note_buffered() noexcept;
   std::size_t retry_failed() noexcept;
+  std::size_t retry_round() noexcept;  // retry_failed() when the backoff allows
+  void keep_or_give_up(natsMsg* msg) noexcept;  // with retry_mutex_ held
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     c.fetch_add(n, std::memory_order_relaxed);  // relaxed: counters; the worker and libnats' threads write
   }
@@ -140,7 +145,8 @@ class NatsSink final : public adapter::Sink {
   std::uint64_t next_msg_id_ = 0;
   std::uint64_t last_retry_tsc_ = 0;
   std::uint64_t last_stream_attempt_tsc_ = 0;
-  std::uint64_t retry_ticks_ = 0;
+  std::uint64_t retry_ticks_ = 0;       // current gap between retry rounds (backoff)
+  std::uint64_t base_retry_ticks_ = 0;
   std::array<char, SubjectTemplate::kMaxSubject> subject_buf_{};
   std::array<char, market::kTobJsonMax> json_buf_{};
   std::array<char, 48> msg_id_buf_{};
@@ -153,6 +159,8 @@ class NatsSink final : public adapter::Sink {
   std::vector<Retry> retry_;          // guarded by retry_mutex_
   std::vector<Retry> retry_taken_;    // the worker's copy while it resends (no lock held while publishing)
   std::atomic<std::uint64_t> retry_queued_{0};  // size of retry_, readable without the lock
+  std::unordered_map<std::uint64_t, int> attempts_;  // guarded by retry_mutex_: publish number -> attempts
+  std::atomic<std::uint64_t> retrying_{0};           // size of attempts_, readable without the lock
 
   std::atomic<std::uint64_t> published_{0};
   std::atomic<std::uint64_t> bytes_{0};

@@ -1,6 +1,7 @@
 #include "nats/nats_source.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 
@@ -27,6 +28,7 @@ Result<void> NatsSource::start() {
   if (opt_.jetstream) {
     jsOptions jo;
     jsOptions_Init(&jo);
+    jo.Wait = 2000;  // ms per consumer request: bounds how long stop() may wait for the helper thread
     if (auto r = client_->enable_jetstream(jo); !r) return r.error();
   }
   // Core subscriptions are registered even while no server answers (libnats sends them on connect);
@@ -49,21 +51,30 @@ Result<void> NatsSource::start() {
     (void)natsSubscription_SetPendingLimits(lane.sub, opt_.client.max_pending_messages, -1);
   }
   started_ = true;
-  retry_ticks_ = TscClock::instance().from_ns(kJetStreamRetryNs);
-  if (opt_.jetstream && client_->connected()) try_subscribe_jetstream();
+  if (opt_.jetstream) {
+    // Creating a consumer is a request that can wait for its answer (seconds while a cluster elects a
+    // leader): it runs on a helper thread, never on the worker, and is retried until it succeeds.
+    js_stop_.store(false, std::memory_order_relaxed);  // relaxed: the thread starts after this store
+    js_thread_ = std::thread([this] { subscribe_jetstream_until_done(); });
+  }
   return {};
 }
 
-void NatsSource::try_subscribe_jetstream() noexcept {
-  // Cold path, at most every kJetStreamRetryNs: a cluster electing a leader answers with a timeout or
-  // "no responders" for a while; that is logged once and retried, never a failed start.
-  last_js_attempt_tsc_ = TscClock::ticks();
-  if (auto r = subscribe_jetstream(); !r) {
-    if (!js_error_logged_) {
-      js_error_logged_ = true;
-      std::fprintf(stderr, "%s; retrying every %llu ms\n", r.error().message.c_str(),
-                   static_cast<unsigned long long>(kJetStreamRetryNs / 1'000'000));
+void NatsSource::subscribe_jetstream_until_done() noexcept {
+  bool logged = false;
+  while (!js_stop_.load(std::memory_order_acquire)) {  // pairs with the release store in stop()
+    if (client_->connected()) {
+      auto r = subscribe_jetstream();
+      if (r) return;
+      if (!logged) {
+        logged = true;
+        std::fprintf(stderr, "%s; retrying every %llu ms\n", r.error().message.c_str(),
+                     static_cast<unsigned long long>(kJetStreamRetryNs / 1'000'000));
+      }
     }
+    std::unique_lock lock(js_mutex_);
+    js_wake_.wait_for(lock, std::chrono::nanoseconds(kJetStreamRetryNs),
+                      [this] { return js_stop_.load(std::memory_order_acquire); });
   }
 }
 
@@ -93,7 +104,6 @@ Result<void> NatsSource::subscribe_jetstream() {
     std::fprintf(stderr, "nats source '%s': JetStream consumer on stream '%s' for '%s'\n", opt_.client.name.c_str(),
                  opt_.stream.c_str(), opt_.subjects[i].c_str());
   }
-  js_subscribed_ = true;
   return {};
 }
 
@@ -124,11 +134,6 @@ void NatsSource::on_message(natsConnection*, natsSubscription*, natsMsg* msg, vo
 
 std::size_t NatsSource::poll(Burst<>& out) noexcept {
   if (!started_) return 0;
-  if (opt_.jetstream && !js_subscribed_) [[unlikely]] {
-    if (!client_->connected() || TscClock::ticks() - last_js_attempt_tsc_ < retry_ticks_) return 0;
-    try_subscribe_jetstream();
-    if (!js_subscribed_) return 0;
-  }
   const std::size_t room = std::min(out.capacity() - out.size(), batch_.size());
   std::size_t got = 0;
   // Round robin over the subscriptions, starting after the one served first last time.
@@ -158,6 +163,14 @@ std::size_t NatsSource::poll(Burst<>& out) noexcept {
 void NatsSource::stop() noexcept {
   if (!started_) return;
   started_ = false;
+  if (js_thread_.joinable()) {
+    {
+      std::lock_guard lock(js_mutex_);
+      js_stop_.store(true, std::memory_order_release);  // pairs with the acquire loads in the helper
+    }
+    js_wake_.notify_all();
+    js_thread_.join();  // bounded by one request's wait (jsOptions.Wait)
+  }
   for (auto& lane : lanes_) {
     if (lane->sub != nullptr) {
       (void)natsSubscription_Unsubscribe(lane->sub);

@@ -27,16 +27,21 @@
 //    a per-source array that stays valid until release(); the messages point into it (payload, and the
 //    key into the subject). No allocation in poll(). libnats allocates a natsMsg per received message
 //    on its own thread (its API owns that); the callback destroys it right after the copy.
-//  - JetStream: an ordered consumer (js_Subscribe with Ordered), created in start() or, while the
-//    server cannot answer yet (not connected, a cluster electing a leader), retried from poll() every
-//    500 ms (the failure is logged once, the source does not fail). libnats detects a gap or a stall and
+//  - JetStream: an ordered consumer (js_Subscribe with Ordered), created by a helper thread that start()
+//    launches (a consumer request can wait seconds for its answer, so never on the worker), retried
+//    every 500 ms while the server cannot answer (not connected, a cluster electing a leader; logged
+//    once, the source does not fail), joined by stop(). libnats detects a gap or a stall and
 //    recreates the consumer from the last sequence it delivered, so a failover loses nothing; deliver
 //    "all" replays the whole stream. Message::sequence is 0 (core) or the count of messages this
 //    subscription delivered (1, 2, ...).
-//  - Threading: the owning worker calls start/poll/release/stop; libnats' threads call on_message;
+//  - Threading: the owning worker calls start/poll/release/stop; libnats' threads call on_message; the
+//    JetStream helper thread only creates subscriptions;
 //    stats() reads relaxed atomics from any thread.
 #include <array>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -104,7 +109,7 @@ class NatsSource final : public adapter::Source {
     c.fetch_add(n, std::memory_order_relaxed);  // relaxed: counters, several producer threads
   }
   [[nodiscard]] Result<void> subscribe_jetstream();
-  void try_subscribe_jetstream() noexcept;
+  void subscribe_jetstream_until_done() noexcept;
   static constexpr std::uint64_t kJetStreamRetryNs = 500'000'000;  ///< between consumer creation attempts
 
   NatsSourceOptions opt_;
@@ -113,10 +118,11 @@ class NatsSource final : public adapter::Source {
   std::size_t next_lane_ = 0;
   std::array<NatsRecord, Burst<>::kCapacity> batch_{};  // what the last poll() handed out (until release)
   bool started_ = false;
-  bool js_subscribed_ = false;
-  bool js_error_logged_ = false;
-  std::uint64_t last_js_attempt_tsc_ = 0;
-  std::uint64_t retry_ticks_ = 0;
+  // JetStream consumer creation, off the worker: the helper thread owns lane.sub until it is joined.
+  std::thread js_thread_;
+  std::mutex js_mutex_;               // with js_wake_: lets stop() cut the retry wait short
+  std::condition_variable js_wake_;
+  std::atomic<bool> js_stop_{false};
 
   std::atomic<std::uint64_t> messages_{0};
   std::atomic<std::uint64_t> bytes_{0};
