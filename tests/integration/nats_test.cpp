@@ -11,6 +11,7 @@
 //      error (exit 2) naming file:line:column and the key.
 //  (d) payload = "json" and publish = "all" on md.<TYPE>.<SYMBOL>: updates as JSON on md.T.*, raw ITCH
 //      Add Orders on md.A.*, every published message received.
+//  (e) a single JetStream server: the sink creates its stream, every publish is acknowledged and stored.
 // Waits are polls with bounded deadlines (hang guards), never timing assertions.
 #include <fcntl.h>
 #include <nats/nats.h>
@@ -547,6 +548,38 @@ TEST_F(natsGateway, JsonUpdatesAndRawItchOnTypedSubjects) {
     EXPECT_EQ(payload[0], 'A');
     EXPECT_EQ(subject.rfind("md.A.", 0), 0u) << subject;
   }
+}
+
+TEST_F(natsGateway, JetStreamSinkCreatesItsStreamAndEveryPublishIsAcked) {
+  const std::string cap = capture(8000, 4, nullptr);
+  const std::uint16_t nats_port = free_port();
+  NatsServer server({"-a", "127.0.0.1", "-p", std::to_string(nats_port), "-js", "-sd", dir_ + "/js"},
+                    dir_ + "/nats.log");
+  ASSERT_TRUE(hypergate::test::wait_until_accepting(nats_port)) << server.log();
+  write_file(dir_ + "/feed.toml", feed_config(cap, "max", "\"" + url(nats_port) + "\"",
+                                              "jetstream = true\nstream = \"MDX\"\nmax_pending = 256\n"));
+  GatewayProcess feed({"run", "--config", dir_ + "/feed.toml", "-q"});
+  ASSERT_EQ(feed.wait_exit(), 0) << feed.output();
+  const std::string out = feed.output();
+  EXPECT_NE(out.find("nats sink 'md': created stream 'MDX' (subjects md.*, replicas 1)"), std::string::npos) << out;
+  const auto published = number_after(out, "nats sink 'md': published ");
+  ASSERT_TRUE(published.has_value()) << out;
+  EXPECT_GT(*published, 0u);
+  EXPECT_NE(out.find("pending 0, failed 0"), std::string::npos) << out;
+  EXPECT_EQ(number_after(out, ", acked "), published) << out;
+
+  natsConnection* nc = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, url(nats_port).c_str()), NATS_OK);
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  ASSERT_EQ(js_GetStreamInfo(&si, js, "MDX", nullptr, &jerr), NATS_OK);
+  EXPECT_EQ(si->State.Msgs, *published);
+  EXPECT_EQ(si->State.LastSeq, *published);
+  jsStreamInfo_Destroy(si);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
 }
 
 TEST_F(natsGateway, NoServerAtStartIsRetriedWithBackoffThenPublishes) {
