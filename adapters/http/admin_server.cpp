@@ -126,7 +126,17 @@ std::string json_lane_counters(const valve::LaneCounters& c) {
 }
 
 std::string json_sink_stats(const adapter::SinkStats& s) {
-  return fmt::format(R"("messages":{},"bytes":{},"drops":{},"errors":{})", s.messages, s.bytes, s.drops, s.errors);
+  std::string o =
+      fmt::format(R"("messages":{},"bytes":{},"drops":{},"errors":{})", s.messages, s.bytes, s.drops, s.errors);
+  if (s.counter_count != 0) {
+    o += R"(,"counters":{)";
+    for (std::size_t i = 0; i < s.counter_count; ++i) {
+      if (i) o += ',';
+      o += fmt::format("{}:{}", json_string(s.counters[i].name), s.counters[i].value);
+    }
+    o += '}';
+  }
+  return o;
 }
 
 // ---- HTTP ---------------------------------------------------------------------------------------
@@ -259,6 +269,21 @@ std::string format_prometheus(const runtime::Report& report) {
           [](const K& k) { return k.stats.errors; });
   counter(out, "hypergate_sink_undeliverable_total", "Messages for this sink that met a failed instance.", sinks,
           "sink", [](const K& k) { return k.undeliverable; });
+  {
+    // Sink-specific counters (SinkStats::counters): a gauge family, since some are levels ("pending").
+    bool any = false;
+    for (const auto& k : report.sinks) any = any || k.stats.counter_count != 0;
+    if (any) {
+      Family f(out, "hypergate_sink_counter", "gauge",
+               "Sink-specific counters and levels (e.g. NATS published, pending, reconnects).");
+      for (const auto& k : report.sinks) {
+        for (std::size_t i = 0; i < k.stats.counter_count; ++i) {
+          const adapter::SinkCounter& c = k.stats.counters[i];
+          f.sample(label("sink", k.name) + "," + label("counter", c.name), c.value);
+        }
+      }
+    }
+  }
 
   std::vector<std::pair<std::string, const runtime::LaneReport*>> lanes;
   for (const auto& l : report.lanes) lanes.emplace_back(std::to_string(l.lane), &l);

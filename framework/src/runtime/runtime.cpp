@@ -893,6 +893,9 @@ Report Runtime::report() const {
       kr.stats.bytes += ir.stats.bytes;
       kr.stats.drops += ir.stats.drops;
       kr.stats.errors += ir.stats.errors;
+      for (std::size_t c = 0; c < ir.stats.counter_count; ++c) {
+        kr.stats.add_counter(ir.stats.counters[c].name, ir.stats.counters[c].value);
+      }
       kr.undeliverable += si.undeliverable.get();
       kr.instances.push_back(std::move(ir));
     }

@@ -1,0 +1,204 @@
+#include "nats/nats_source.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "hypergate/core/clock.hpp"
+#include "nats/subject_template.hpp"
+
+namespace hypergate::nats {
+
+NatsSource::NatsSource(NatsSourceOptions options) : opt_(std::move(options)) {
+  opt_.client.role = "source";
+  client_ = std::make_unique<NatsClient>(opt_.client);  // here, not in start(): stats() may read it
+}
+
+NatsSource::~NatsSource() { stop(); }
+
+Result<void> NatsSource::start() {
+  if (auto r = client_->connect(); !r) return r.error();
+  lanes_.clear();
+  for (std::size_t i = 0; i < opt_.subjects.size(); ++i) {  // one queue per subscription (one producer each)
+    auto lane = std::make_unique<Lane>(opt_.queue_capacity);
+    lane->owner = this;
+    lanes_.push_back(std::move(lane));
+  }
+  if (opt_.jetstream) {
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 2000;  // ms per consumer request: bounds how long stop() may wait for the helper thread
+    if (auto r = client_->enable_jetstream(jo); !r) return r.error();
+  }
+  // Core subscriptions are registered even while no server answers (libnats sends them on connect);
+  // a JetStream consumer needs the server, so without one it is created by poll() once connected.
+  for (std::size_t i = 0; i < lanes_.size(); ++i) {
+    Lane& lane = *lanes_[i];
+    const char* subject = opt_.subjects[i].c_str();
+    if (opt_.jetstream) continue;
+    natsStatus s = NATS_OK;
+    if (opt_.queue.empty()) {
+      s = natsConnection_Subscribe(&lane.sub, client_->connection(), subject, &NatsSource::on_message, &lane);
+    } else {
+      s = natsConnection_QueueSubscribe(&lane.sub, client_->connection(), subject, opt_.queue.c_str(),
+                                        &NatsSource::on_message, &lane);
+    }
+    if (s != NATS_OK) {
+      return Error{Status::IoError, "nats source '" + opt_.client.name + "': subscribe '" + opt_.subjects[i] +
+                                        "': " + nats_error_text(static_cast<int>(s))};
+    }
+    (void)natsSubscription_SetPendingLimits(lane.sub, opt_.client.max_pending_messages, -1);
+  }
+  started_ = true;
+  if (opt_.jetstream) {
+    // Creating a consumer is a request that can wait for its answer (seconds while a cluster elects a
+    // leader): it runs on a helper thread, never on the worker, and is retried until it succeeds.
+    js_stop_.store(false, std::memory_order_relaxed);  // relaxed: the thread starts after this store
+    js_thread_ = std::thread([this] { subscribe_jetstream_until_done(); });
+  }
+  return {};
+}
+
+void NatsSource::subscribe_jetstream_until_done() noexcept {
+  bool logged = false;
+  while (!js_stop_.load(std::memory_order_acquire)) {  // pairs with the release store in stop()
+    if (client_->connected()) {
+      auto r = subscribe_jetstream();
+      if (r) return;
+      if (!logged) {
+        logged = true;
+        std::fprintf(stderr, "%s; retrying every %llu ms\n", r.error().message.c_str(),
+                     static_cast<unsigned long long>(kJetStreamRetryNs / 1'000'000));
+      }
+    }
+    std::unique_lock lock(js_mutex_);
+    js_wake_.wait_for(lock, std::chrono::nanoseconds(kJetStreamRetryNs),
+                      [this] { return js_stop_.load(std::memory_order_acquire); });
+  }
+}
+
+Result<void> NatsSource::subscribe_jetstream() {
+  for (std::size_t i = 0; i < lanes_.size(); ++i) {
+    Lane& lane = *lanes_[i];
+    if (lane.sub != nullptr) continue;  // subscribed by an earlier attempt
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = opt_.stream.c_str();
+    so.Ordered = true;  // ack none, flow control, heartbeats; recreated from the last sequence on a gap
+    switch (opt_.deliver) {
+      case NatsSourceOptions::Deliver::All: so.Config.DeliverPolicy = js_DeliverAll; break;
+      case NatsSourceOptions::Deliver::Last: so.Config.DeliverPolicy = js_DeliverLast; break;
+      case NatsSourceOptions::Deliver::New: so.Config.DeliverPolicy = js_DeliverNew; break;
+    }
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const natsStatus s = js_Subscribe(&lane.sub, client_->jetstream(), opt_.subjects[i].c_str(),
+                                      &NatsSource::on_message, &lane, nullptr, &so, &jerr);
+    if (s != NATS_OK) {
+      lane.sub = nullptr;
+      return Error{Status::IoError, "nats source '" + opt_.client.name + "': JetStream consumer on stream '" +
+                                        opt_.stream + "' for '" + opt_.subjects[i] +
+                                        "': " + nats_error_text(static_cast<int>(s)) + " (error code " +
+                                        std::to_string(static_cast<int>(jerr)) + ")"};
+    }
+    std::fprintf(stderr, "nats source '%s': JetStream consumer on stream '%s' for '%s'\n", opt_.client.name.c_str(),
+                 opt_.stream.c_str(), opt_.subjects[i].c_str());
+  }
+  return {};
+}
+
+void NatsSource::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) noexcept {
+  // libnats' delivery thread of this subscription: the queue's only producer.
+  auto* lane = static_cast<Lane*>(closure);
+  NatsSource* self = lane->owner;
+  const char* subject = natsMsg_GetSubject(msg);
+  const std::size_t subject_size = subject != nullptr ? std::strlen(subject) : 0;
+  const int data_size = natsMsg_GetDataLength(msg);
+  if (subject_size > NatsRecord::kMaxSubject || data_size < 0 ||
+      static_cast<std::size_t>(data_size) > NatsRecord::kMaxPayload) {
+    bump(self->oversize_);
+    natsMsg_Destroy(msg);
+    return;
+  }
+  NatsRecord rec;
+  rec.rx_tsc = TscClock::ticks();
+  rec.sequence = ++lane->delivered;
+  rec.subject_size = static_cast<std::uint16_t>(subject_size);
+  rec.payload_size = static_cast<std::uint16_t>(data_size);
+  std::memcpy(rec.subject.data(), subject, subject_size);
+  std::memcpy(rec.payload.data(), natsMsg_GetData(msg), static_cast<std::size_t>(data_size));
+  natsMsg_Destroy(msg);
+  // push: the queue's release-store of its write index pairs with the acquire-load in pop() (boost).
+  if (!lane->queue.push(rec)) bump(self->overflow_);
+}
+
+std::size_t NatsSource::poll(Burst<>& out) noexcept {
+  if (!started_) return 0;
+  const std::size_t room = std::min(out.capacity() - out.size(), batch_.size());
+  std::size_t got = 0;
+  // Round robin over the subscriptions, starting after the one served first last time.
+  for (std::size_t k = 0; k < lanes_.size() && got < room; ++k) {
+    Lane& lane = *lanes_[(next_lane_ + k) % lanes_.size()];
+    got += lane.queue.pop(batch_.data() + got, room - got);  // copies out; acquire pairs with push()
+  }
+  if (!lanes_.empty()) next_lane_ = (next_lane_ + 1) % lanes_.size();
+  if (got == 0) return 0;
+  std::uint64_t bytes = 0;
+  for (std::size_t i = 0; i < got; ++i) {
+    const NatsRecord& rec = batch_[i];
+    Message& m = out.emplace_back();
+    m.set_payload(rec.payload.data(), rec.payload_size);
+    m.set_key(last_token(std::string_view(rec.subject.data(), rec.subject_size)));
+    m.source_id = opt_.source_id;
+    m.rx_tsc = rec.rx_tsc;
+    m.sequence = rec.sequence;
+    bytes += rec.payload_size;
+  }
+  bump(messages_, got);
+  bump(bytes_, bytes);
+  bump(polls_);
+  return got;
+}
+
+void NatsSource::stop() noexcept {
+  if (!started_) return;
+  started_ = false;
+  if (js_thread_.joinable()) {
+    {
+      std::lock_guard lock(js_mutex_);
+      js_stop_.store(true, std::memory_order_release);  // pairs with the acquire loads in the helper
+    }
+    js_wake_.notify_all();
+    js_thread_.join();  // bounded by one request's wait (jsOptions.Wait)
+  }
+  for (auto& lane : lanes_) {
+    if (lane->sub != nullptr) {
+      (void)natsSubscription_Unsubscribe(lane->sub);
+      natsSubscription_Destroy(lane->sub);
+      lane->sub = nullptr;
+    }
+  }
+  const NatsClientCounters c = client_->counters();
+  std::fprintf(stderr,
+               "nats source '%s': received %llu, overflow %llu, oversize %llu, reconnects %llu, reconnect attempts "
+               "%llu, slow consumer %llu\n",
+               opt_.client.name.c_str(), static_cast<unsigned long long>(messages_.load(std::memory_order_relaxed)),
+               static_cast<unsigned long long>(overflow_.load(std::memory_order_relaxed)),
+               static_cast<unsigned long long>(oversize_.load(std::memory_order_relaxed)),
+               static_cast<unsigned long long>(c.reconnects), static_cast<unsigned long long>(c.reconnect_attempts),
+               static_cast<unsigned long long>(c.slow_consumer));
+  client_->close();  // the lanes (and their queues) outlive the connection and its delivery threads
+}
+
+adapter::SourceStats NatsSource::stats() const noexcept {
+  adapter::SourceStats s;
+  // relaxed: monotonic counters (see bump())
+  s.messages = messages_.load(std::memory_order_relaxed);
+  s.bytes = bytes_.load(std::memory_order_relaxed);
+  s.polls = polls_.load(std::memory_order_relaxed);
+  s.rejects = oversize_.load(std::memory_order_relaxed);
+  s.drops = overflow_.load(std::memory_order_relaxed) + client_->counters().slow_consumer;
+  return s;
+}
+
+}  // namespace hypergate::nats

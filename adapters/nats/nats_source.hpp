@@ -1,0 +1,134 @@
+#pragma once
+// `nats` source: subscribes to NATS subjects through libnats and feeds the messages to a pipeline.
+//
+//   [source.md]
+//   type            = "nats"
+//   servers         = ["nats://127.0.0.1:4222"]   # tried in order, reconnection as for the sink
+//   subjects        = ["md.*"]                     # wildcards allowed; one subscription each
+//   queue           = "edge"                       # optional queue group: members share the messages
+//   queue_capacity  = 8192                         # messages per subscription between libnats and poll()
+//   jetstream       = false                        # consume a stream instead of core subscriptions
+//   stream          = "MD"                         # JetStream: the stream to bind to
+//   deliver         = "new"                        # JetStream: "all" replays the stream from its start,
+//                                                  # "new" only what arrives after start, "last" the last one
+//   pipeline        = "passthrough"                # with key = "source": the key is the subject's last
+//   [source.md.pipeline_options]                   # token ("AAPL" for "md.AAPL"), set by this source
+//   key = "source"
+//   # plus reconnect_wait, reconnect_wait_max, max_reconnect, connect_timeout (as for the sink)
+//
+// Guarantees
+//  - libnats delivers each subscription's messages on one thread of its own (in order); that thread
+//    copies the subject and payload into a fixed-size Record and pushes it into that subscription's
+//    bounded lock-free SPSC queue (boost::lockfree::spsc_queue: exactly one producer, the libnats
+//    delivery thread of that subscription; exactly one consumer, the owning worker in poll()). A full
+//    queue is an overflow: the message is dropped and counted (SourceStats::drops), never blocked on.
+//    A message whose subject or payload does not fit a Record is counted as a reject (`oversize`).
+//  - poll() moves up to the burst's free room out of the queues (round robin over subscriptions) into
+//    a per-source array that stays valid until release(); the messages point into it (payload, and the
+//    key into the subject). No allocation in poll(). libnats allocates a natsMsg per received message
+//    on its own thread (its API owns that); the callback destroys it right after the copy.
+//  - JetStream: an ordered consumer (js_Subscribe with Ordered), created by a helper thread that start()
+//    launches (a consumer request can wait seconds for its answer, so never on the worker), retried
+//    every 500 ms while the server cannot answer (not connected, a cluster electing a leader; logged
+//    once, the source does not fail), joined by stop(). libnats detects a gap or a stall and
+//    recreates the consumer from the last sequence it delivered, so a failover loses nothing; deliver
+//    "all" replays the whole stream. Message::sequence is 0 (core) or the count of messages this
+//    subscription delivered (1, 2, ...).
+//  - Threading: the owning worker calls start/poll/release/stop; libnats' threads call on_message; the
+//    JetStream helper thread only creates subscriptions;
+//    stats() reads relaxed atomics from any thread.
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/lockfree/spsc_queue.hpp>
+
+#include "hypergate/adapter/source.hpp"
+#include "nats/nats_client.hpp"
+
+namespace hypergate::nats {
+
+struct NatsSourceOptions {
+  enum class Deliver : std::uint8_t { New, All, Last };
+  NatsClientOptions client;
+  std::vector<std::string> subjects;
+  std::string queue;  ///< empty: no queue group
+  std::size_t queue_capacity = 8192;
+  bool jetstream = false;
+  std::string stream = "MD";
+  Deliver deliver = Deliver::New;
+  std::uint16_t source_id = 0;
+};
+
+/// One received message as it crosses from libnats' thread to the worker: fixed size, so the queue
+/// is one preallocated array and a push is one copy.
+struct NatsRecord {
+  static constexpr std::size_t kMaxSubject = 96;
+  static constexpr std::size_t kMaxPayload = 400;  ///< a TobUpdate is 52 bytes, its JSON at most 320
+  std::uint64_t rx_tsc = 0;
+  std::uint64_t sequence = 0;
+  std::uint16_t subject_size = 0;
+  std::uint16_t payload_size = 0;
+  std::array<char, kMaxSubject> subject{};
+  std::array<std::byte, kMaxPayload> payload{};
+};
+static_assert(sizeof(NatsRecord) == 520, "8 + 8 + 2 + 2 + 96 + 400 + 4 bytes of tail padding to the 8-byte alignment");
+
+class NatsSource final : public adapter::Source {
+ public:
+  explicit NatsSource(NatsSourceOptions options);
+  ~NatsSource() override;
+  NatsSource(const NatsSource&) = delete;
+  NatsSource& operator=(const NatsSource&) = delete;
+
+  [[nodiscard]] std::string_view type() const noexcept override { return "nats"; }
+  [[nodiscard]] Result<void> start() override;
+  void stop() noexcept override;
+  std::size_t poll(Burst<>& out) noexcept override;
+  [[nodiscard]] adapter::SourceStats stats() const noexcept override;
+  [[nodiscard]] NatsClientCounters client_counters() const noexcept { return client_->counters(); }
+
+  static void on_message(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* lane) noexcept;
+
+ private:
+  /// One subscription and the queue its libnats delivery thread fills.
+  struct Lane {
+    explicit Lane(std::size_t capacity) : queue(capacity) {}
+    boost::lockfree::spsc_queue<NatsRecord> queue;  // producer: libnats' thread; consumer: the worker
+    natsSubscription* sub = nullptr;
+    NatsSource* owner = nullptr;
+    std::uint64_t delivered = 0;  // written by the producer thread only
+  };
+  static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+    c.fetch_add(n, std::memory_order_relaxed);  // relaxed: counters, several producer threads
+  }
+  [[nodiscard]] Result<void> subscribe_jetstream();
+  void subscribe_jetstream_until_done() noexcept;
+  static constexpr std::uint64_t kJetStreamRetryNs = 500'000'000;  ///< between consumer creation attempts
+
+  NatsSourceOptions opt_;
+  std::unique_ptr<NatsClient> client_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  std::size_t next_lane_ = 0;
+  std::array<NatsRecord, Burst<>::kCapacity> batch_{};  // what the last poll() handed out (until release)
+  bool started_ = false;
+  // JetStream consumer creation, off the worker: the helper thread owns lane.sub until it is joined.
+  std::thread js_thread_;
+  std::mutex js_mutex_;               // with js_wake_: lets stop() cut the retry wait short
+  std::condition_variable js_wake_;
+  std::atomic<bool> js_stop_{false};
+
+  std::atomic<std::uint64_t> messages_{0};
+  std::atomic<std::uint64_t> bytes_{0};
+  std::atomic<std::uint64_t> polls_{0};
+  std::atomic<std::uint64_t> oversize_{0};
+  std::atomic<std::uint64_t> overflow_{0};
+};
+
+}  // namespace hypergate::nats
