@@ -216,6 +216,10 @@ Result<void> ensure_eal(const EalSettings& s) {
                        ? "EAL already initialised in this process by someone else (rte_eal_init: " +
                              rte_message(code) + ")"
                        : "rte_eal_init failed: " + rte_message(code) +
+                             (code == ENODEV && !s.vdevs.empty()
+                                  ? " - a vdev's driver is not available (known PMDs here include net_pcap, "
+                                    "net_ring, net_null, net_af_packet; the name must start with the driver's)"
+                                  : "") +
                              " (EAL's own messages are above; arguments: " + cmd + ")";
     return fail(st.eal_error);
   }
