@@ -72,6 +72,9 @@ class DpdkSink final : public adapter::Sink {
     clock_ = &TscClock::instance();
     heartbeat_ticks_ = clock_->from_ns(opt_.heartbeat_interval_ns);
     last_packet_tsc_ = TscClock::ticks();
+    details_.bind(port_.port_id);
+    refresh_ticks_ = clock_->from_ns(100'000'000);  // port counters into stats: 10 times a second
+    next_refresh_tsc_ = last_packet_tsc_ + refresh_ticks_;
     started_ = true;
     return {};
   }
@@ -80,6 +83,7 @@ class DpdkSink final : public adapter::Sink {
     if (!started_) return;
     if (opt_.framing == SinkFraming::MoldUdp64) (void)send_control(/*end_of_session=*/true);
     started_ = false;
+    details_.refresh();
     std::fprintf(stderr, "dpdk sink '%s': %s\n", opt_.name.c_str(), describe_port(port_.port_id).c_str());
   }
 
@@ -94,8 +98,13 @@ class DpdkSink final : public adapter::Sink {
   }
 
   std::size_t service() noexcept override {
-    if (!started_ || opt_.framing != SinkFraming::MoldUdp64) return 0;
+    if (!started_) return 0;
     const std::uint64_t now = TscClock::ticks();
+    if (now >= next_refresh_tsc_) [[unlikely]] {  // housekeeping on a TSC check
+      next_refresh_tsc_ = now + refresh_ticks_;
+      details_.refresh();
+    }
+    if (opt_.framing != SinkFraming::MoldUdp64) return 0;
     if (now - last_packet_tsc_ < heartbeat_ticks_) return 0;
     return send_control(/*end_of_session=*/false) ? 1 : 0;
   }
@@ -107,6 +116,7 @@ class DpdkSink final : public adapter::Sink {
     s.bytes = bytes_.load(std::memory_order_relaxed);
     s.drops = drops_.load(std::memory_order_relaxed);
     s.errors = errors_.load(std::memory_order_relaxed);
+    details_.fill(s.details);
     return s;
   }
 
@@ -245,6 +255,9 @@ class DpdkSink final : public adapter::Sink {
   std::uint64_t next_sequence_ = 1;
   std::uint64_t heartbeat_ticks_ = 0;
   std::uint64_t last_packet_tsc_ = 0;
+  std::uint64_t refresh_ticks_ = 0;
+  std::uint64_t next_refresh_tsc_ = 0;
+  PortDetails details_;
   std::array<rte_mbuf*, kBatch> mbufs_{};
   // One packet per message at worst: a burst's packets are built here, then copied into their mbufs.
   std::array<std::array<std::byte, kMaxMtu>, kBatch> scratch_{};

@@ -67,7 +67,10 @@ class DpdkSource final : public adapter::Source {
                                                 std::to_string(port_.rx_queues) + ")"};
     }
     calibrate_timestamps();
+    details_.bind(port_.port_id);
     clock_ = &TscClock::instance();
+    refresh_ticks_ = clock_->from_ns(kRefreshNs);
+    next_refresh_tsc_ = TscClock::ticks() + refresh_ticks_;
     idle_ticks_ = clock_->from_ns(opt_.finish_after_idle_ns);
     started_ = true;
     std::fprintf(stderr, "dpdk source '%s': port %s rx queue %u, timestamps: %s\n", opt_.name.c_str(),
@@ -86,6 +89,10 @@ class DpdkSource final : public adapter::Source {
   std::size_t poll(Burst<>& out) noexcept override {
     if (!started_) return 0;
     const std::uint64_t now = TscClock::ticks();
+    if (now >= next_refresh_tsc_) [[unlikely]] {  // housekeeping on a TSC check, never per message
+      next_refresh_tsc_ = now + refresh_ticks_;
+      publish_port_counters();
+    }
     if (polls_out_ - polls_back_ == kMaxOutstanding) return 0;  // every batch slot held: wait for release()
     std::size_t want = out.capacity() - out.size();
     if (want > kBatch) want = kBatch;
@@ -98,7 +105,6 @@ class DpdkSource final : public adapter::Source {
         finished_.store(true, std::memory_order_release);
         finished_flag_ = true;
       }
-      if ((++idle_polls_ & 0xFFFF) == 0) [[unlikely]] publish_port_counters();
       return 0;
     }
     seen_frames_ = true;
@@ -160,6 +166,7 @@ class DpdkSource final : public adapter::Source {
     s.rejects = rejects_.load(std::memory_order_relaxed);
     s.drops = drops_.load(std::memory_order_relaxed);
     s.errors = errors_.load(std::memory_order_relaxed);
+    details_.fill(s.details);
     return s;
   }
 
@@ -180,12 +187,14 @@ class DpdkSource final : public adapter::Source {
     b.count = 0;
   }
 
-  /// The NIC's drop counters (imissed: ring full; rx_nombuf: mempool empty) and errors, as the
-  /// source's drops/errors. rte_eth_stats_get is not free: called at stop and every 64k idle polls.
+  /// The port's figures into details_, and the NIC's drop counters (imissed: ring full; rx_nombuf:
+  /// mempool empty) and errors as the source's drops/errors. Not free (rte_eth_stats_get, xstats):
+  /// every kRefreshNs from poll(), and at stop.
   void publish_port_counters() noexcept {
-    const PortCounters c = port_counters(port_.port_id);
-    drops_.store(c.imissed + c.rx_nombuf, std::memory_order_relaxed);  // relaxed: counter only
-    errors_.store(c.ierrors, std::memory_order_relaxed);
+    details_.refresh();
+    drops_.store(details_.value(PortDetails::IMissed) + details_.value(PortDetails::RxNoMbuf),
+                 std::memory_order_relaxed);  // relaxed: counter only
+    errors_.store(details_.value(PortDetails::IErrors), std::memory_order_relaxed);
   }
 
   [[nodiscard]] std::uint64_t stamp_of(const rte_mbuf* m) const noexcept {
@@ -224,7 +233,10 @@ class DpdkSource final : public adapter::Source {
   std::uint64_t polls_back_ = 0;  // of those, released
   std::uint64_t idle_ticks_ = 0;
   std::uint64_t last_rx_tsc_ = 0;
-  std::uint64_t idle_polls_ = 0;
+  static constexpr std::uint64_t kRefreshNs = 100'000'000;  // port counters into stats: 10 times a second
+  std::uint64_t refresh_ticks_ = 0;
+  std::uint64_t next_refresh_tsc_ = 0;
+  PortDetails details_;
   bool seen_frames_ = false;
   bool finished_flag_ = false;
   // Read from any thread.

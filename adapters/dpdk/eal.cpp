@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cstdio>
 #include <fstream>
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -355,6 +356,63 @@ PortCounters port_counters(std::uint16_t id) noexcept {
     c.link_speed_mbps = link.link_speed;
   }
   return c;
+}
+
+namespace {
+constexpr std::array<const char*, PortDetails::kBasic> kBasicNames{
+    "link_up", "link_speed_mbps", "ipackets", "ibytes", "imissed", "ierrors", "rx_nombuf", "opackets", "obytes", "oerrors"};
+
+// The ethdev layer's own xstats, which repeat rte_eth_stats: not worth a details slot.
+bool generic_xstat(std::string_view n) {
+  for (std::string_view g : {"rx_good_packets", "tx_good_packets", "rx_good_bytes", "tx_good_bytes", "rx_missed_errors",
+                             "rx_errors", "tx_errors", "rx_mbuf_allocation_errors"}) {
+    if (n == g) return true;
+  }
+  return n.starts_with("rx_q") || n.starts_with("tx_q");
+}
+}  // namespace
+
+void PortDetails::bind(std::uint16_t port_id) {
+  port_ = port_id;
+  std::size_t chosen = 0;
+  const int n = rte_eth_xstats_get_names(port_id, nullptr, 0);
+  if (n > 0) {
+    std::vector<rte_eth_xstat_name> names(static_cast<std::size_t>(n));
+    if (rte_eth_xstats_get_names(port_id, names.data(), static_cast<unsigned>(n)) == n) {
+      for (int i = 0; i < n && chosen < kXstats; ++i) {
+        const std::string_view name(names[static_cast<std::size_t>(i)].name);
+        if (generic_xstat(name)) continue;
+        xstat_ids_[chosen] = static_cast<std::uint64_t>(i);
+        const std::size_t len = std::min(name.size(), adapter::AdapterCounters::kMaxCounterName - 1);
+        std::copy_n(name.data(), len, xstat_names_[chosen].data());
+        xstat_names_[chosen][len] = '\0';
+        ++chosen;
+      }
+    }
+  }
+  xstats_.store(chosen, std::memory_order_release);  // release: pairs with the acquire-load in fill()
+  bound_.store(true, std::memory_order_release);     // release: pairs with the acquire-load in fill()
+  refresh();
+}
+
+void PortDetails::refresh() noexcept {
+  const PortCounters c = port_counters(port_);
+  const std::array<std::uint64_t, kBasic> basic{c.link_up ? 1u : 0u, c.link_speed_mbps, c.ipackets, c.ibytes, c.imissed,
+                                                 c.ierrors, c.rx_nombuf, c.opackets, c.obytes, c.oerrors};
+  // relaxed: single writer; readers want a recent snapshot, nothing is ordered by these values.
+  for (std::size_t i = 0; i < kBasic; ++i) values_[i].store(basic[i], std::memory_order_relaxed);
+  const std::size_t x = xstats_.load(std::memory_order_relaxed);  // relaxed: this thread wrote it in bind()
+  if (x == 0) return;
+  std::array<std::uint64_t, kXstats> v{};
+  if (rte_eth_xstats_get_by_id(port_, xstat_ids_.data(), v.data(), static_cast<unsigned>(x)) != static_cast<int>(x)) return;
+  for (std::size_t i = 0; i < x; ++i) values_[kBasic + i].store(v[i], std::memory_order_relaxed);
+}
+
+void PortDetails::fill(adapter::AdapterCounters& out) const noexcept {
+  if (!bound_.load(std::memory_order_acquire)) return;  // acquire: pairs with the release-store in bind()
+  for (std::size_t i = 0; i < kBasic; ++i) out.add(kBasicNames[i], value(i));
+  const std::size_t x = xstats_.load(std::memory_order_acquire);  // acquire: the names were written before
+  for (std::size_t i = 0; i < x; ++i) out.add(std::string_view(xstat_names_[i].data()), value(kBasic + i));
 }
 
 std::string describe_port(std::uint16_t id) {

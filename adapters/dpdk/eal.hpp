@@ -29,12 +29,15 @@
 //    what they need (an rx queue per source, a tx queue per worker) while the configuration is read;
 //    the first start() configures and starts the port with all of it at once.
 //  - DPDK types stay in adapters/dpdk/*.cpp: this header only forward-declares rte_mempool.
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "hypergate/adapter/adapter_counters.hpp"
 #include "hypergate/config/config.hpp"
 #include "hypergate/core/status.hpp"
 
@@ -114,5 +117,32 @@ struct PortCounters {
   std::uint32_t link_speed_mbps = 0;
 };
 [[nodiscard]] PortCounters port_counters(std::uint16_t port_id) noexcept;
+
+/// A port's figures for SourceStats/SinkStats::details: link state, rte_eth_stats and up to kXstats
+/// PMD-specific xstats (the generic ethdev ones repeat rte_eth_stats). refresh() reads them on the
+/// owning worker (a few hundred ns: call it on a timer, never per burst); fill() copies the last values
+/// on any thread. Threading: bind() and refresh() on one thread; fill() anywhere.
+class PortDetails {
+ public:
+  static constexpr std::size_t kBasic = 10;
+  static constexpr std::size_t kXstats = adapter::AdapterCounters::kMaxAdapterCounters - kBasic;
+
+  /// Cold path: chooses the xstats to follow. Call once, before the first refresh().
+  void bind(std::uint16_t port_id);
+  void refresh() noexcept;
+  void fill(adapter::AdapterCounters& out) const noexcept;
+  [[nodiscard]] std::uint64_t value(std::size_t i) const noexcept {
+    return values_[i].load(std::memory_order_relaxed);  // relaxed: a counter snapshot, nothing ordered by it
+  }
+  enum Index : std::size_t { LinkUp, LinkSpeed, IPackets, IBytes, IMissed, IErrors, RxNoMbuf, OPackets, OBytes, OErrors };
+
+ private:
+  std::uint16_t port_ = 0;
+  std::array<std::uint64_t, kXstats> xstat_ids_{};
+  std::array<std::array<char, adapter::AdapterCounters::kMaxCounterName>, kXstats> xstat_names_{};
+  std::atomic<std::size_t> xstats_{0};  // release in bind(), acquire in fill(): names are written before
+  std::atomic<bool> bound_{false};      // release in bind(), acquire in fill()
+  std::array<std::atomic<std::uint64_t>, kBasic + kXstats> values_{};
+};
 
 }  // namespace hypergate::dpdk

@@ -8,6 +8,7 @@
 //  c. net_ring loopback: dpdk sink -> ring -> dpdk source, every message back once, in order, intact.
 //  d. net_af_packet on a veth whose peer lives in a namespace this test creates: multicast MoldUDP64 sent
 //     from a plain UDP socket inside the namespace arrives through the dpdk source.
+//  f. the port's link state, rte_eth_stats and xstats reach /stats ("details") and /metrics.
 //  e. every error path: no ports, no hugepages, EAL init failure with DPDK's message, unknown PMD, port
 //     index out of range, unknown port name, EAL already initialised, bad [dpdk] keys — message and exit code.
 #include <gtest/gtest.h>
@@ -19,12 +20,15 @@
 #include <string>
 #include <vector>
 
+#include "gateway_process.hpp"
 #include "loopback.hpp"
 #include "pcap/capture_reader.hpp"
 #include "protocols/moldudp64.hpp"
 
 namespace {
 
+using hypergate::test::free_port;
+using hypergate::test::GatewayProcess;
 using hypergate::test::run_shell;
 using hypergate::test::TempDir;
 namespace mold = hypergate::protocols::mold;
@@ -196,6 +200,34 @@ TEST(dpdk, AfPacketOnVethReceivesMulticastFromANamespace) {
               "; wait $pid; rc=$?; cat " + log + "; exit $rc'");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("received 200 messages in 40 packets, 0 bad"), std::string::npos) << r.out;
+}
+
+// (f) ------------------------------------------------------------------------------------------------
+TEST(dpdk, PortFiguresInStatsAndMetrics) {
+  TempDir dir("hg_dpdk_f");
+  const std::uint16_t admin = free_port();
+  const std::string conf = dir.path() + "/stats.toml";
+  // net_null receives an endless stream of (non-IP) frames: the port counts them, the source skips them.
+  write_file(conf, "[gateway]\nworkers = 1\n[admin]\nlisten = \"127.0.0.1:" + std::to_string(admin) +
+                       "\"\n[dpdk]\nno_huge = true\nno_pci = true\nvdevs = [\"net_null0\"]\n"
+                       "[source.in]\ntype = \"dpdk\"\nport = \"net_null0\"\npipeline = \"passthrough\"\n"
+                       "[sink.d]\ntype = \"null\"\n");
+  GatewayProcess gw({"run", "--config", conf, "-q"});
+  ASSERT_TRUE(gw.wait_for("running")) << gw.output();
+  std::string stats, metrics;
+  for (int i = 0; i < 50; ++i) {  // the worker publishes port figures every 100 ms
+    stats.clear();
+    (void)run_shell("curl -s http://127.0.0.1:" + std::to_string(admin) + "/stats", &stats);
+    if (stats.find("\"ipackets\":0") == std::string::npos && stats.find("\"ipackets\":") != std::string::npos) break;
+    usleep(100'000);
+  }
+  (void)run_shell("curl -s http://127.0.0.1:" + std::to_string(admin) + "/metrics", &metrics);
+  EXPECT_EQ(gw.terminate(), 0) << gw.output();
+  EXPECT_NE(stats.find("\"details\":{\"link_up\":1,\"link_speed_mbps\":"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("\"ipackets\":"), std::string::npos) << stats;
+  EXPECT_EQ(stats.find("\"ipackets\":0,"), std::string::npos) << stats;
+  EXPECT_NE(metrics.find("hypergate_source_detail{source=\"in\",counter=\"link_up\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("hypergate_source_detail{source=\"in\",counter=\"ipackets\"}"), std::string::npos) << metrics;
 }
 
 // (e) ------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "hypergate/adapter/adapter_counters.hpp"
 #include "hypergate/core/burst.hpp"
 #include "hypergate/core/status.hpp"
 
@@ -24,6 +25,7 @@ struct SinkStats {
   std::uint64_t bytes = 0;     ///< payload bytes accepted
   std::uint64_t drops = 0;     ///< messages the sink itself had to drop (slow subscriber...)
   std::uint64_t errors = 0;    ///< I/O errors
+  AdapterCounters details;     ///< transport-specific figures (link state, NIC counters...), may be empty
 };
 
 class Sink {
