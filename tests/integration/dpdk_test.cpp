@@ -143,6 +143,29 @@ TEST(dpdk, SinkFramesDecodeInTsharkAndCarryThePayloads) {
   EXPECT_TRUE(in == got);  // same bytes, same order
 }
 
+TEST(dpdk, SinkRawFramingSendsEachMessageAsOneValidDatagram) {
+  TempDir dir("hg_dpdk_b_raw");
+  const std::string cap = dir.path() + "/feed.pcap";
+  const std::string out = dir.path() + "/raw.pcap";
+  ASSERT_EQ(run(kBin + " gen itch --out " + cap + " --messages 2000 --symbol-count 4 --seed 9").code, 0);
+  const std::string conf = dir.path() + "/raw.toml";
+  write_file(conf, config_with("vdevs = [\"net_pcap_raw,tx_pcap=" + out + "\"]\n",
+                               "[valves]\nslot_bytes = 2048\n[source.in]\ntype = \"pcap\"\npath = \"" + cap +
+                                   "\"\nprogress = false\npipeline = \"passthrough\"\n"
+                                   "[source.in.pipeline_options]\nkey = \"source\"\n"
+                                   "[sink.out]\ntype = \"dpdk\"\nport = \"net_pcap_raw\"\nmtu = 2000\n"
+                                   "destination = \"10.9.9.9:30556\"\n"));
+  Ran r = run(kBin + " run --config " + conf + " -q");
+  ASSERT_EQ(r.code, 0) << r.out;
+  Ran ts = run("tshark -r " + out + " -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE -z expert,note -q");
+  ASSERT_EQ(ts.code, 0) << ts.out;
+  EXPECT_EQ(ts.out.find("Warn"), std::string::npos) << ts.out;
+  EXPECT_EQ(ts.out.find("Error"), std::string::npos) << ts.out;
+  const std::vector<std::string> in = datagrams(cap, 0);
+  ASSERT_FALSE(in.empty());
+  EXPECT_TRUE(datagrams(out, 30556) == in);  // one datagram per message, same bytes, same order
+}
+
 // (c) ------------------------------------------------------------------------------------------------
 TEST(dpdk, NetRingLoopbackReturnsEveryMoldMessage) {
   Ran r = run(kHelper + " loopback 5000");
