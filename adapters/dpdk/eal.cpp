@@ -189,11 +189,27 @@ std::vector<std::string> eal_arguments(const EalSettings& s) {
   return a;
 }
 
+// A worker other than the one that ran rte_eal_init is a non-EAL thread: registering it gives it an
+// lcore id, hence its own mempool cache (rte_pktmbuf_alloc/free without touching the shared ring each
+// time). Failure (no free lcore id) only costs that cache: a warning, not an error.
+namespace {
+void register_this_thread() {
+  if (rte_lcore_id() != LCORE_ID_ANY) return;
+  if (rte_thread_register() != 0) {
+    std::fprintf(stderr, "dpdk: warning: cannot register this worker thread with the EAL (%s): no mempool cache\n",
+                 rte_strerror(rte_errno));
+  }
+}
+}  // namespace
+
 Result<void> ensure_eal(const EalSettings& s) {
   std::lock_guard lock(state_mutex());
   State& st = state();
   if (st.eal_up) {
-    if (st.eal_settings == s) return {};
+    if (st.eal_settings == s) {
+      register_this_thread();
+      return {};
+    }
     return fail("EAL already initialised in this process with other [dpdk] settings (DPDK allows one "
                 "rte_eal_init per process: run the other configuration in its own process)");
   }
