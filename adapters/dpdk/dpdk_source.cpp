@@ -6,8 +6,8 @@
 //   listen            = "239.1.1.1:30001"  # keep datagrams to this group/address and UDP port;
 //                                          # 0.0.0.0 = any address, port 0 = any port (default "0.0.0.0:0")
 //   timestamps        = true               # the PMD's rx timestamp when it offers one, else the TSC at poll
-//   finish_after_idle = "0s"               # > 0: finished() once nothing arrived for that long after the
-//                                          # first frame (a net_pcap replay ends when its file does)
+//   finish_after_idle = "0s"               # > 0: finished() once nothing arrived for that long (since
+//                                          # start or the last frame): a net_pcap replay ends with its file
 //   pipeline          = "itch"             # MoldUDP64 datagrams, exactly like the udp and pcap sources
 //
 // Why it is shaped so
@@ -70,7 +70,8 @@ class DpdkSource final : public adapter::Source {
     details_.bind(port_.port_id);
     clock_ = &TscClock::instance();
     refresh_ticks_ = clock_->from_ns(kRefreshNs);
-    next_refresh_tsc_ = TscClock::ticks() + refresh_ticks_;
+    last_rx_tsc_ = TscClock::ticks();  // idle is measured from start until the first frame
+    next_refresh_tsc_ = last_rx_tsc_ + refresh_ticks_;
     idle_ticks_ = clock_->from_ns(opt_.finish_after_idle_ns);
     started_ = true;
     std::fprintf(stderr, "dpdk source '%s': port %s rx queue %u, timestamps: %s\n", opt_.name.c_str(),
@@ -100,14 +101,13 @@ class DpdkSource final : public adapter::Source {
     Batch& b = batches_[polls_out_ & (kMaxOutstanding - 1)];
     const std::uint16_t got = rte_eth_rx_burst(port_.port_id, opt_.queue, b.mbufs.data(), static_cast<std::uint16_t>(want));
     if (got == 0) {
-      if (idle_ticks_ != 0 && seen_frames_ && now - last_rx_tsc_ > idle_ticks_ && !finished_flag_) {
+      if (idle_ticks_ != 0 && now - last_rx_tsc_ > idle_ticks_ && !finished_flag_) {
         // release: pairs with the acquire-load in finished(), read by the runtime's control thread.
         finished_.store(true, std::memory_order_release);
         finished_flag_ = true;
       }
       return 0;
     }
-    seen_frames_ = true;
     last_rx_tsc_ = now;
     std::size_t appended = 0;
     std::uint64_t bytes = 0;
@@ -237,7 +237,6 @@ class DpdkSource final : public adapter::Source {
   std::uint64_t refresh_ticks_ = 0;
   std::uint64_t next_refresh_tsc_ = 0;
   PortDetails details_;
-  bool seen_frames_ = false;
   bool finished_flag_ = false;
   // Read from any thread.
   std::atomic<bool> finished_{false};
