@@ -85,6 +85,7 @@ class DpdkSink final : public adapter::Sink {
     started_ = false;
     details_.refresh();
     std::fprintf(stderr, "dpdk sink '%s': %s\n", opt_.name.c_str(), describe_port(port_.port_id).c_str());
+    close_port(port_.port_id);
   }
 
   std::size_t send(const Burst<>& burst) noexcept override {

@@ -85,6 +85,7 @@ class DpdkSource final : public adapter::Source {
     while (polls_back_ != polls_out_) free_oldest();
     publish_port_counters();
     std::fprintf(stderr, "dpdk source '%s': %s\n", opt_.name.c_str(), describe_port(port_.port_id).c_str());
+    close_port(port_.port_id);
   }
 
   std::size_t poll(Burst<>& out) noexcept override {

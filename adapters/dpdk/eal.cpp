@@ -36,6 +36,7 @@ struct State {
   EalSettings eal_settings;                      // what the EAL was started with
   std::string eal_error;                         // a failed init cannot be retried (DPDK's rule)
   std::map<std::uint16_t, PortHandle> ports;     // started ports
+  std::map<std::uint16_t, unsigned> port_users;  // open_port() calls not yet matched by close_port()
   std::map<int, rte_mempool*> pools;             // by socket
 };
 State& state() {
@@ -264,7 +265,10 @@ Result<PortHandle> open_port(const std::string& which, const EalSettings& s) {
     return fail("no port named '" + which + "' (ports: " + ports_list() +
                 "; a vdev's port is named after the vdev, e.g. net_ring0)");
   }
-  if (auto it = st.ports.find(id); it != st.ports.end()) return it->second;
+  if (auto it = st.ports.find(id); it != st.ports.end()) {
+    ++st.port_users[id];
+    return it->second;
+  }
 
   ClaimTotals want{};
   for (const auto& [key, t] : st.claims) {
@@ -350,7 +354,24 @@ Result<PortHandle> open_port(const std::string& which, const EalSettings& s) {
                h.name.c_str(), info.driver_name, want.rx, tx, rxd, txd, h.rx_timestamp ? ", rx timestamps" : "",
                h.tx_ip_checksum ? ", tx ip checksum offload" : "", h.tx_udp_checksum ? ", tx udp checksum offload" : "");
   st.ports.emplace(id, h);
+  st.port_users[id] = 1;
   return h;
+}
+
+void close_port(std::uint16_t id) noexcept {
+  std::lock_guard lock(state_mutex());
+  State& st = state();
+  auto users = st.port_users.find(id);
+  if (users == st.port_users.end() || users->second == 0) return;
+  if (--users->second != 0) return;
+  st.port_users.erase(users);
+  st.ports.erase(id);
+  if (int r = rte_eth_dev_stop(id); r != 0) {
+    std::fprintf(stderr, "dpdk: port %u: rte_eth_dev_stop: %s\n", id, rte_strerror(-r));
+  }
+  if (int r = rte_eth_dev_close(id); r != 0) {
+    std::fprintf(stderr, "dpdk: port %u: rte_eth_dev_close: %s\n", id, rte_strerror(-r));
+  }
 }
 
 PortCounters port_counters(std::uint16_t id) noexcept {

@@ -106,6 +106,10 @@ struct PortHandle {
 /// Resolves `name_or_index`, configures and starts the port on first use (EAL must be up).
 [[nodiscard]] Result<PortHandle> open_port(const std::string& name_or_index, const EalSettings& settings);
 
+/// The adapter that opened `port_id` is done with it. When the last user closes it the port is stopped
+/// and closed (a net_pcap tx file is flushed and closed, an af_packet socket released). Cold path.
+void close_port(std::uint16_t port_id) noexcept;
+
 /// Link, rte_eth_stats and non-zero xstats of a port as "key value" text lines (cold path: logs).
 [[nodiscard]] std::string describe_port(std::uint16_t port_id);
 
