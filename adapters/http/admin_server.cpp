@@ -125,18 +125,20 @@ std::string json_lane_counters(const valve::LaneCounters& c) {
       c.disconnected ? "true" : "false");
 }
 
-std::string json_sink_stats(const adapter::SinkStats& s) {
-  std::string o =
-      fmt::format(R"("messages":{},"bytes":{},"drops":{},"errors":{})", s.messages, s.bytes, s.drops, s.errors);
-  if (s.counter_count != 0) {
-    o += R"(,"counters":{)";
-    for (std::size_t i = 0; i < s.counter_count; ++i) {
-      if (i) o += ',';
-      o += fmt::format("{}:{}", json_string(s.counters[i].name), s.counters[i].value);
-    }
-    o += '}';
+// Transport-specific figures (AdapterCounters) as a JSON object: "details":{"name":value,...}.
+std::string json_details(const adapter::AdapterCounters& d) {
+  std::string o = R"("details":{)";
+  bool first = true;
+  for (const auto& e : d) {
+    o += fmt::format("{}{}:{}", first ? "" : ",", json_string(e.name_view()), e.value);
+    first = false;
   }
-  return o;
+  return o + "}";
+}
+
+std::string json_sink_stats(const adapter::SinkStats& s) {
+  return fmt::format(R"("messages":{},"bytes":{},"drops":{},"errors":{},{})", s.messages, s.bytes, s.drops, s.errors,
+                     json_details(s.details));
 }
 
 // ---- HTTP ---------------------------------------------------------------------------------------
@@ -256,6 +258,13 @@ std::string format_prometheus(const runtime::Report& report) {
     }
   }
 
+  {
+    Family f(out, "hypergate_source_detail", "gauge", "Transport-specific figures of the source (link state, NIC counters).");
+    for (const auto& src : report.sources) {
+      for (const auto& e : src.stats.details) f.sample(label("source", src.name) + "," + label("counter", e.name_view()), e.value);
+    }
+  }
+
   std::vector<std::pair<std::string, const runtime::SinkReport*>> sinks;
   for (const auto& k : report.sinks) sinks.emplace_back(k.name, &k);
   using K = runtime::SinkReport;
@@ -270,16 +279,13 @@ std::string format_prometheus(const runtime::Report& report) {
   counter(out, "hypergate_sink_undeliverable_total", "Messages for this sink that met a failed instance.", sinks,
           "sink", [](const K& k) { return k.undeliverable; });
   {
-    // Sink-specific counters (SinkStats::counters): a gauge family, since some are levels ("pending").
-    bool any = false;
-    for (const auto& k : report.sinks) any = any || k.stats.counter_count != 0;
-    if (any) {
-      Family f(out, "hypergate_sink_counter", "gauge",
-               "Sink-specific counters and levels (e.g. NATS published, pending, reconnects).");
-      for (const auto& k : report.sinks) {
-        for (std::size_t i = 0; i < k.stats.counter_count; ++i) {
-          const adapter::SinkCounter& c = k.stats.counters[i];
-          f.sample(label("sink", k.name) + "," + label("counter", c.name), c.value);
+    Family f(out, "hypergate_sink_detail", "gauge", "Transport-specific figures of each sink instance (link state, NIC counters).");
+    for (const auto& k : report.sinks) {
+      for (const auto& in : k.instances) {
+        for (const auto& e : in.stats.details) {
+          f.sample(label("sink", k.name) + "," + label("worker", std::to_string(in.worker)) + "," +
+                       label("counter", e.name_view()),
+                   e.value);
         }
       }
     }
@@ -337,8 +343,9 @@ std::string format_stats_json(const runtime::Report& report) {
     o += fmt::format(R"({{"name":{},"type":{},"pipeline":{},"worker":{},"state":{},"error":{},)", json_string(s.name),
                      json_string(s.type), json_string(s.pipeline), s.worker, json_string(runtime::to_string(s.state)),
                      json_string(s.error));
-    o += fmt::format(R"("messages":{},"bytes":{},"polls":{},"rejects":{},"drops":{},"errors":{},)", s.stats.messages,
-                     s.stats.bytes, s.stats.polls, s.stats.rejects, s.stats.drops, s.stats.errors);
+    o += fmt::format(R"("messages":{},"bytes":{},"polls":{},"rejects":{},"drops":{},"errors":{},{},)", s.stats.messages,
+                     s.stats.bytes, s.stats.polls, s.stats.rejects, s.stats.drops, s.stats.errors,
+                     json_details(s.stats.details));
     const auto& p = s.pipeline_counters;
     o += fmt::format(R"("pipeline_counters":{{"in":{},"emitted":{},"rejected":{},"dropped":{},"gaps":{},)"
                      R"("missing":{},"rejects_by_reason":{{)",

@@ -388,15 +388,15 @@ adapter::SinkStats NatsSink::stats() const noexcept {
   s.messages = c.published + c.filtered;
   s.bytes = bytes_.load(std::memory_order_relaxed);  // relaxed: a counter
   s.errors = c.failed;
-  s.add_counter("published", c.published);
-  s.add_counter("pending", c.pending);
-  s.add_counter("failed", c.failed);
-  s.add_counter("pushback", c.pushback);
-  s.add_counter("reconnects", c.client.reconnects);
-  s.add_counter("reconnect_attempts", c.client.reconnect_attempts);
+  s.details.add("published", c.published);
+  s.details.add("pending", c.pending);
+  s.details.add("failed", c.failed);
+  s.details.add("pushback", c.pushback);
+  s.details.add("reconnects", c.client.reconnects);
+  s.details.add("reconnect_attempts", c.client.reconnect_attempts);
   if (opt_.jetstream) {
-    s.add_counter("acked", c.acked);
-    s.add_counter("resent", c.resent);
+    s.details.add("acked", c.acked);
+    s.details.add("resent", c.resent);
   }
   return s;
 }

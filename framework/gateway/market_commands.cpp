@@ -66,6 +66,17 @@ std::string replay_source_section(const ReplayArgs& a, bool progress) {
       toml_string(a.capture), a.port, toml_string(a.speed), a.loop, progress ? "true" : "false");
 }
 
+// `--via dpdk`: the capture becomes a net_pcap vdev's rx file; the dpdk source ends once the file is
+// exhausted (no frame for finish_after_idle).
+constexpr std::string_view kDpdkReplayPort = "net_pcap_hgreplay";
+
+std::string replay_dpdk_section(const ReplayArgs& a) {
+  return fmt::format(
+      "\n# added by `hypergate replay --via dpdk`\n[source.replay]\ntype = \"dpdk\"\nport = {}\n"
+      "listen = \"0.0.0.0:{}\"\nfinish_after_idle = \"300ms\"\npipeline = \"itch\"\n",
+      toml_string(kDpdkReplayPort), a.port);
+}
+
 std::string json_escape(std::string_view s) {
   std::string out;
   for (char c : s) {
@@ -210,11 +221,8 @@ int replay_send(const ReplayArgs& a) {
 }  // namespace
 
 int cmd_replay(const ReplayArgs& a) {
-  if (a.via == "dpdk") {
-    fmt::print(stderr, "hypergate replay: --via dpdk is not available in this build yet (the DPDK adapter)\n");
-    return kExitRuntime;
-  }
-  if (a.via != "inprocess") {
+  const bool via_dpdk = a.via == "dpdk";
+  if (a.via != "inprocess" && !via_dpdk) {
     fmt::print(stderr, "hypergate replay: --via '{}': expected inprocess or dpdk\n", a.via);
     return kExitUsage;
   }
@@ -224,6 +232,17 @@ int cmd_replay(const ReplayArgs& a) {
     if (!probe) {
       fmt::print(stderr, "hypergate replay: {}\n", probe.error().message);
       return kExitRuntime;
+    }
+  }
+  if (via_dpdk) {
+    // The capture is read by DPDK's net_pcap PMD, as fast as the source polls, once.
+    if (!a.send.empty() || a.speed != "max" || a.loop != 1) {
+      fmt::print(stderr, "hypergate replay: --via dpdk replays once at full speed (no --send, --speed or --loop)\n");
+      return kExitUsage;
+    }
+    if (a.capture.find_first_of(",=") != std::string::npos) {
+      fmt::print(stderr, "hypergate replay: --via dpdk: the capture path may not contain ',' or '=' (vdev arguments)\n");
+      return kExitUsage;
     }
   }
   if (!a.send.empty()) return replay_send(a);
@@ -250,8 +269,21 @@ int cmd_replay(const ReplayArgs& a) {
   } else {
     text = std::string(kDefaultReplayConfig);
   }
-  text += replay_source_section(a, !a.quiet && ::isatty(STDERR_FILENO) != 0);
-  auto doc = config::Document::parse(text, name, a.sets);
+  std::vector<std::string> sets = a.sets;
+  if (via_dpdk) {
+    const std::string vdev = toml_string(std::string(kDpdkReplayPort) + ",rx_pcap=" + a.capture);
+    if (text.find("\n[dpdk]") == std::string::npos && text.rfind("[dpdk]", 0) != 0) {
+      // Nothing configured: plain memory, no PCI scan, only the capture's vdev.
+      text += fmt::format("\n# added by `hypergate replay --via dpdk`\n[dpdk]\nno_huge = true\nno_pci = true\n"
+                          "vdevs = [{}]\n", vdev);
+    } else {
+      sets.push_back("dpdk.vdevs=[" + vdev + "]");
+    }
+    text += replay_dpdk_section(a);
+  } else {
+    text += replay_source_section(a, !a.quiet && ::isatty(STDERR_FILENO) != 0);
+  }
+  auto doc = config::Document::parse(text, name, sets);
   if (!doc) {
     fmt::print(stderr, "{}\nhypergate replay: cannot load configuration\n", doc.error().message);
     return kExitUsage;

@@ -138,6 +138,17 @@ Result<GatewayPlan> build_plan(config::Document& doc) {
   auto& registry = adapter::Registry::global();
   const unsigned workers = plan.gateway.workers;
 
+  // Adapter-owned top-level tables ([dpdk], ...): before the factories, which may depend on them.
+  for (const auto& entry : registry.sections()) {
+    config::Section s = doc.section(entry.name);
+    try {
+      entry.reader(s);
+    } catch (const std::exception& e) {
+      s.error("", std::string("section reader threw: ") + e.what());
+    }
+    s.finish();
+  }
+
   // Sinks first: pipelines need their names (content and failover rules name sinks).
   std::uint16_t sink_id = 0;
   for (config::Section s : doc.instances("sink")) {

@@ -610,7 +610,7 @@ TEST_F(natsGateway, NoServerAtStartIsRetriedWithBackoffThenPublishes) {
   ASSERT_TRUE(gw.wait_for("nats sink 'md': connected to " + url(nats_port))) << gw.output() << server.log();
   ASSERT_TRUE(eventually([&] {
     const std::string m = sh("curl -s http://127.0.0.1:" + admin + "/metrics");
-    return m.find("hypergate_sink_counter{sink=\"md\",counter=\"published\"}") != std::string::npos;
+    return m.find("hypergate_sink_detail{sink=\"md\",worker=\"0\",counter=\"published\"}") != std::string::npos;
   })) << gw.output_now();
   EXPECT_EQ(gw.terminate(), 0) << gw.output();
   const auto published = number_after(gw.output(), "nats sink 'md': published ");

@@ -40,6 +40,15 @@ Result<void> Registry::add_source(std::string type, std::string summary, SourceF
 Result<void> Registry::add_sink(std::string type, std::string summary, SinkFactory factory) {
   return insert(mutex_, sinks_, std::move(type), std::move(summary), std::move(factory), "sink");
 }
+Result<void> Registry::add_section(std::string name, std::string summary, SectionReader reader) {
+  return insert(mutex_, sections_, std::move(name), std::move(summary), std::move(reader), "section");
+}
+std::vector<Registry::SectionEntry> Registry::sections() const {
+  std::lock_guard lock(mutex_);
+  std::vector<SectionEntry> out;
+  for (const auto& [name, item] : sections_) out.push_back({name, item.factory});
+  return out;
+}
 const SourceFactory* Registry::source(std::string_view type) const { return find(mutex_, sources_, type); }
 const SinkFactory* Registry::sink(std::string_view type) const { return find(mutex_, sinks_, type); }
 std::vector<Registry::Entry> Registry::sources() const { return list(mutex_, sources_); }

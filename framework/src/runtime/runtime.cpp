@@ -893,9 +893,7 @@ Report Runtime::report() const {
       kr.stats.bytes += ir.stats.bytes;
       kr.stats.drops += ir.stats.drops;
       kr.stats.errors += ir.stats.errors;
-      for (std::size_t c = 0; c < ir.stats.counter_count; ++c) {
-        kr.stats.add_counter(ir.stats.counters[c].name, ir.stats.counters[c].value);
-      }
+      for (const adapter::AdapterCounters::Entry& e : ir.stats.details) kr.stats.details.accumulate(e.name_view(), e.value);
       kr.undeliverable += si.undeliverable.get();
       kr.instances.push_back(std::move(ir));
     }

@@ -29,6 +29,11 @@ struct Context {
 using SourceFactory =
     std::function<Result<std::unique_ptr<Source>>(config::Section& section, const Context& ctx)>;
 using SinkFactory = std::function<Result<std::unique_ptr<Sink>>(config::Section& section, const Context& ctx)>;
+/// Reads an adapter's top-level table (e.g. [dpdk]: settings shared by every instance of a family of
+/// adapters). Called by the gateway for every registered section, present or not (absent = defaults),
+/// before any source or sink factory, on every configuration load (also `hypergate config check`): like
+/// a factory it only reads and checks, it opens nothing. Errors go through the Section.
+using SectionReader = std::function<void(config::Section& section)>;
 
 class Registry {
  public:
@@ -38,6 +43,8 @@ class Registry {
   /// Fails if the type name is already taken (a plugin cannot silently replace a built-in).
   Result<void> add_source(std::string type, std::string summary, SourceFactory factory);
   Result<void> add_sink(std::string type, std::string summary, SinkFactory factory);
+  /// Claims the top-level table `name`; fails if another adapter claimed it already.
+  Result<void> add_section(std::string name, std::string summary, SectionReader reader);
 
   [[nodiscard]] const SourceFactory* source(std::string_view type) const;
   [[nodiscard]] const SinkFactory* sink(std::string_view type) const;
@@ -48,6 +55,12 @@ class Registry {
   };
   [[nodiscard]] std::vector<Entry> sources() const;
   [[nodiscard]] std::vector<Entry> sinks() const;
+  /// Registered top-level sections with their readers, in name order (copied: cold path).
+  struct SectionEntry {
+    std::string name;
+    SectionReader reader;
+  };
+  [[nodiscard]] std::vector<SectionEntry> sections() const;
 
  private:
   template <class F>
@@ -58,6 +71,7 @@ class Registry {
   mutable std::mutex mutex_;  // cold path only: registration at start-up and lookups while wiring
   std::map<std::string, Item<SourceFactory>, std::less<>> sources_;
   std::map<std::string, Item<SinkFactory>, std::less<>> sinks_;
+  std::map<std::string, Item<SectionReader>, std::less<>> sections_;
 };
 
 }  // namespace hypergate::adapter

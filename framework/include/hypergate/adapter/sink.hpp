@@ -11,43 +11,21 @@
 //    work there, without blocking. It returns how much it did (0 = nothing), which keeps the worker from
 //    going idle while a sink is busy.
 //  - Exactly one thread (the worker that drains the sink's lanes) calls start()/send()/flush()/service()/stop().
-#include <array>
 #include <cstdint>
 #include <string_view>
 
+#include "hypergate/adapter/adapter_counters.hpp"
 #include "hypergate/core/burst.hpp"
 #include "hypergate/core/status.hpp"
 
 namespace hypergate::adapter {
 
-/// A counter only one kind of sink has (NATS: published, pending, reconnects...). `name` points to
-/// static storage (a string literal): it is copied around with the stats and compared by content.
-struct SinkCounter {
-  std::string_view name;
-  std::uint64_t value = 0;
-};
-
 struct SinkStats {
-  static constexpr std::size_t kMaxCounters = 12;
-
   std::uint64_t messages = 0;  ///< messages accepted
   std::uint64_t bytes = 0;     ///< payload bytes accepted
   std::uint64_t drops = 0;     ///< messages the sink itself had to drop (slow subscriber...)
   std::uint64_t errors = 0;    ///< I/O errors
-  /// Sink-specific counters, shown in /stats ("counters") and /metrics (hypergate_sink_counter).
-  std::array<SinkCounter, kMaxCounters> counters{};
-  std::size_t counter_count = 0;
-
-  /// Adds `value` to the counter `name` (appending it if new; ignored past kMaxCounters).
-  void add_counter(std::string_view name, std::uint64_t value) noexcept {
-    for (std::size_t i = 0; i < counter_count; ++i) {
-      if (counters[i].name == name) {
-        counters[i].value += value;
-        return;
-      }
-    }
-    if (counter_count < kMaxCounters) counters[counter_count++] = SinkCounter{name, value};
-  }
+  AdapterCounters details;     ///< transport-specific figures (link state, NIC counters...), may be empty
 };
 
 class Sink {

@@ -25,6 +25,7 @@
 #include <span>
 #include <string_view>
 
+#include "hypergate/adapter/adapter_counters.hpp"
 #include "hypergate/core/burst.hpp"
 #include "hypergate/core/status.hpp"
 
@@ -37,6 +38,7 @@ struct SourceStats {
   std::uint64_t rejects = 0;   ///< malformed frames refused by the source itself (counted, not passed on)
   std::uint64_t drops = 0;     ///< messages lost before the source saw them (kernel/NIC counters)
   std::uint64_t errors = 0;    ///< I/O errors
+  AdapterCounters details;     ///< transport-specific figures (link state, NIC counters...), may be empty
 };
 
 /// What happened to one message of a source that wants_outcomes().
