@@ -1,7 +1,9 @@
 #include "nats/nats_client.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 namespace hypergate::nats {
 namespace {
@@ -31,6 +33,9 @@ NatsClient::NatsClient(NatsClientOptions options) : opt_(std::move(options)) {}
 NatsClient::~NatsClient() { close(); }
 
 Result<void> NatsClient::connect() {
+  // relaxed: no callback of the new connection exists yet (natsConnection_Connect publishes these).
+  closing_.store(false, std::memory_order_relaxed);
+  closed_cb_done_.store(false, std::memory_order_relaxed);
   natsStatus s = natsOptions_Create(&opts_);
   if (s != NATS_OK) return nats_failure("natsOptions_Create", s);
   std::vector<const char*> urls;
@@ -89,6 +94,20 @@ void NatsClient::close() noexcept {
   if (nc_ != nullptr) {
     closing_.store(true, std::memory_order_release);  // pairs with the acquire in on_disconnected()
     natsConnection_Close(nc_);
+    // libnats posts on_closed (after any other callback of this connection) to its asynchronous-callback
+    // thread and returns without waiting for it: wait here, or the callback may touch a destroyed client
+    // (ThreadSanitizer caught that in tests/stress/nats_test.cpp). Cold path, usually a few microseconds.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(kClosedCallbackWaitNs);
+    // acquire: pairs with the release store in on_closed(), its last access to this object.
+    while (!closed_cb_done_.load(std::memory_order_acquire)) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        std::fprintf(stderr, "nats %s '%s': libnats did not report the connection closed within %llu ms\n",
+                     opt_.role.c_str(), opt_.name.c_str(),
+                     static_cast<unsigned long long>(kClosedCallbackWaitNs / 1'000'000));
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
     natsConnection_Destroy(nc_);
     nc_ = nullptr;
   }
@@ -151,6 +170,8 @@ void NatsClient::on_reconnected(natsConnection* nc, void* self) noexcept {
 void NatsClient::on_closed(natsConnection*, void* self) noexcept {
   auto* c = static_cast<NatsClient*>(self);
   c->connected_.store(false, std::memory_order_release);  // pairs with the acquire in connected()
+  // release: pairs with the acquire load in close(), which may destroy *c right after; the last access.
+  c->closed_cb_done_.store(true, std::memory_order_release);
 }
 
 std::int64_t NatsClient::on_reconnect_delay(natsConnection*, int attempts, void* self) noexcept {

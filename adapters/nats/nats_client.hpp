@@ -13,6 +13,9 @@
 //    reconnect_wait_max, plus libnats' jitter; max_reconnect < 0 retries forever. Every attempt is
 //    counted (reconnect_attempts) and the first of a run is logged.
 //  - Callbacks run on libnats' threads and touch only atomics (and stderr for the cold-path log lines).
+//    libnats runs them on its asynchronous-callback thread, which natsConnection_Close/Destroy do not
+//    wait for: close() waits until on_closed, the last callback of a connection, has run, so no
+//    callback can touch this object after close() returns (the destructor calls it).
 //  - counters() may be read from any thread (relaxed atomics: monotonic values, no ordering needed).
 #include <atomic>
 #include <cstdint>
@@ -82,6 +85,9 @@ class NatsClient {
 
   static void on_async_error(natsConnection* nc, natsSubscription* sub, natsStatus err, void* self) noexcept;
 
+  /// How long close() waits for libnats' closed callback before giving up (it logs then).
+  static constexpr std::uint64_t kClosedCallbackWaitNs = 10'000'000'000;
+
  private:
   static void bump(std::atomic<std::uint64_t>& c) noexcept {
     c.fetch_add(1, std::memory_order_relaxed);  // relaxed: counters only; several libnats threads may write
@@ -94,6 +100,7 @@ class NatsClient {
   std::atomic<bool> reconnected_flag_{false};
   std::atomic<bool> waiting_logged_{false};
   std::atomic<bool> closing_{false};  // close() in progress: its disconnection is not news
+  std::atomic<bool> closed_cb_done_{false};  // on_closed ran: libnats calls nothing of ours any more
   std::atomic<std::uint64_t> connects_{0};
   std::atomic<std::uint64_t> disconnects_{0};
   std::atomic<std::uint64_t> reconnects_{0};

@@ -117,7 +117,9 @@ Result<std::unique_ptr<adapter::Source>> make_source(config::Section& section, c
   }
   o.queue = section.string("queue", "");
   o.queue_capacity = static_cast<std::size_t>(section.integer("queue_capacity", 8192, 16, 1 << 22));
-  o.client.max_pending_messages = static_cast<int>(section.integer("max_pending_messages", 65536, 1, 1 << 24));
+  // At most 2^20: libnats derives a subscription's pending-bytes limit as messages * 1024 in an int, so
+  // from 2^21 on it overflows and every subscribe fails ("Invalid bytes limit").
+  o.client.max_pending_messages = static_cast<int>(section.integer("max_pending_messages", 65536, 1, 1 << 20));
   o.jetstream = section.boolean("jetstream", false);
   o.stream = section.string("stream", "MD");
   const std::string deliver = section.choice("deliver", "new", {"new", "all", "last"});

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "hypergate/core/clock.hpp"
 #include "nats/subject_template.hpp"
@@ -45,9 +46,14 @@ Result<void> NatsSource::start() {
                                         &NatsSource::on_message, &lane);
     }
     if (s != NATS_OK) {
-      return Error{Status::IoError, "nats source '" + opt_.client.name + "': subscribe '" + opt_.subjects[i] +
-                                        "': " + nats_error_text(static_cast<int>(s))};
+      Error e{Status::IoError, "nats source '" + opt_.client.name + "': subscribe '" + opt_.subjects[i] +
+                                   "': " + nats_error_text(static_cast<int>(s))};
+      lane.sub = nullptr;
+      close_subscriptions();  // the earlier ones deliver into lanes that must not outlive them
+      client_->close();
+      return e;
     }
+    watch_completion(lane);
     (void)natsSubscription_SetPendingLimits(lane.sub, opt_.client.max_pending_messages, -1);
   }
   started_ = true;
@@ -101,6 +107,7 @@ Result<void> NatsSource::subscribe_jetstream() {
                                         "': " + nats_error_text(static_cast<int>(s)) + " (error code " +
                                         std::to_string(static_cast<int>(jerr)) + ")"};
     }
+    watch_completion(lane);
     std::fprintf(stderr, "nats source '%s': JetStream consumer on stream '%s' for '%s'\n", opt_.client.name.c_str(),
                  opt_.stream.c_str(), opt_.subjects[i].c_str());
   }
@@ -130,6 +137,41 @@ void NatsSource::on_message(natsConnection*, natsSubscription*, natsMsg* msg, vo
   natsMsg_Destroy(msg);
   // push: the queue's release-store of its write index pairs with the acquire-load in pop() (boost).
   if (!lane->queue.push(rec)) bump(self->overflow_);
+}
+
+void NatsSource::watch_completion(Lane& lane) noexcept {
+  // By the thread that subscribed (start(), or the JetStream helper, joined before stop() reads this).
+  lane.complete.store(false, std::memory_order_relaxed);  // relaxed: no completion can be pending yet
+  lane.complete_cb = natsSubscription_SetOnCompleteCB(lane.sub, &NatsSource::on_complete, &lane) == NATS_OK;
+}
+
+void NatsSource::on_complete(void* closure) noexcept {
+  // libnats' delivery thread, after the last on_message of this subscription returned.
+  // release: pairs with the acquire load in close_subscriptions(); the last access to the lane.
+  static_cast<Lane*>(closure)->complete.store(true, std::memory_order_release);
+}
+
+void NatsSource::close_subscriptions() noexcept {
+  for (auto& lane : lanes_) {
+    if (lane->sub == nullptr) continue;
+    (void)natsSubscription_Unsubscribe(lane->sub);
+    if (lane->complete_cb) {
+      // natsSubscription_Unsubscribe does not wait for a handler that is running (or about to run):
+      // until on_complete, on_message may still push into this lane.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(kCompleteWaitNs);
+      while (!lane->complete.load(std::memory_order_acquire)) {  // pairs with the release in on_complete()
+        if (std::chrono::steady_clock::now() >= deadline) {
+          std::fprintf(stderr, "nats source '%s': a subscription's handler did not finish within %llu ms\n",
+                       opt_.client.name.c_str(), static_cast<unsigned long long>(kCompleteWaitNs / 1'000'000));
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+    }
+    natsSubscription_Destroy(lane->sub);
+    lane->sub = nullptr;
+    lane->complete_cb = false;
+  }
 }
 
 std::size_t NatsSource::poll(Burst<>& out) noexcept {
@@ -171,13 +213,7 @@ void NatsSource::stop() noexcept {
     js_wake_.notify_all();
     js_thread_.join();  // bounded by one request's wait (jsOptions.Wait)
   }
-  for (auto& lane : lanes_) {
-    if (lane->sub != nullptr) {
-      (void)natsSubscription_Unsubscribe(lane->sub);
-      natsSubscription_Destroy(lane->sub);
-      lane->sub = nullptr;
-    }
-  }
+  close_subscriptions();
   const NatsClientCounters c = client_->counters();
   std::fprintf(stderr,
                "nats source '%s': received %llu, overflow %llu, oversize %llu, reconnects %llu, reconnect attempts "

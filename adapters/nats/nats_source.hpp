@@ -35,7 +35,9 @@
 //    "all" replays the whole stream. Message::sequence is 0 (core) or the count of messages this
 //    subscription delivered (1, 2, ...).
 //  - Threading: the owning worker calls start/poll/release/stop; libnats' threads call on_message; the
-//    JetStream helper thread only creates subscriptions;
+//    JetStream helper thread only creates subscriptions. libnats may still run on_message once after
+//    natsSubscription_Unsubscribe returns, so stop() waits for each subscription's completion callback
+//    (natsSubscription_SetOnCompleteCB: the handler has returned for good) before the lanes can go;
 //    stats() reads relaxed atomics from any thread.
 #include <array>
 #include <atomic>
@@ -95,6 +97,10 @@ class NatsSource final : public adapter::Source {
   [[nodiscard]] NatsClientCounters client_counters() const noexcept { return client_->counters(); }
 
   static void on_message(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* lane) noexcept;
+  /// libnats: the subscription is closed and on_message has returned for the last time.
+  static void on_complete(void* lane) noexcept;
+  /// How long stop() waits for a subscription's completion callback before giving up (it logs then).
+  static constexpr std::uint64_t kCompleteWaitNs = 5'000'000'000;
 
  private:
   /// One subscription and the queue its libnats delivery thread fills.
@@ -104,11 +110,15 @@ class NatsSource final : public adapter::Source {
     natsSubscription* sub = nullptr;
     NatsSource* owner = nullptr;
     std::uint64_t delivered = 0;  // written by the producer thread only
+    bool complete_cb = false;     // on_complete is registered (set by the thread that subscribed)
+    std::atomic<bool> complete{false};  // on_complete ran: no more on_message for this lane
   };
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     c.fetch_add(n, std::memory_order_relaxed);  // relaxed: counters, several producer threads
   }
   [[nodiscard]] Result<void> subscribe_jetstream();
+  void watch_completion(Lane& lane) noexcept;
+  void close_subscriptions() noexcept;
   void subscribe_jetstream_until_done() noexcept;
   static constexpr std::uint64_t kJetStreamRetryNs = 500'000'000;  ///< between consumer creation attempts
 
