@@ -53,22 +53,48 @@ Result<void> NatsSink::start() {
     jo.PublishAsync.AckHandler = &NatsSink::on_ack;
     jo.PublishAsync.AckHandlerClosure = this;
     if (auto r = client_->enable_jetstream(jo); !r) return r.error();
-    if (client_->connected()) {
-      // Not fatal: a cluster still electing its JetStream leader answers with a timeout for a while.
-      if (auto r = ensure_stream(); !r) std::fprintf(stderr, "%s; retrying\n", r.error().message.c_str());
-    }
   }
   started_ = true;
+  if (opt_.jetstream) {
+    // Stream look-up/creation are requests that can wait for their answer: on a helper thread, never
+    // on the worker (send() pushes back meanwhile), retried until they succeed.
+    stream_ready_.store(false, std::memory_order_relaxed);  // relaxed: the thread starts after this store
+    stream_stop_.store(false, std::memory_order_relaxed);   // relaxed: likewise (std::thread's start syncs)
+    stream_thread_ = std::thread([this] { ensure_stream_until_done(); });
+  }
   return {};
 }
 
+void NatsSink::ensure_stream_until_done() noexcept {
+  bool logged = false;
+  while (!stream_stop_.load(std::memory_order_acquire)) {  // pairs with the release store in stop()
+    if (client_->connected()) {
+      auto r = ensure_stream();
+      if (r) return;
+      if (!logged) {
+        logged = true;
+        std::fprintf(stderr, "%s; retrying every %llu ms\n", r.error().message.c_str(),
+                     static_cast<unsigned long long>(kStreamRetryNs / 1'000'000));
+      }
+    }
+    std::unique_lock lock(stream_mutex_);
+    stream_wake_.wait_for(lock, std::chrono::nanoseconds(kStreamRetryNs),
+                          [this] { return stream_stop_.load(std::memory_order_acquire); });
+  }
+}
+
 Result<void> NatsSink::ensure_stream() {
+  // Per-request options: only the wait differs from the context's (ack_wait may be long; this bounds
+  // how long stop() waits to join the helper thread).
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = kStreamRequestMs;
   jsStreamInfo* si = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetStreamInfo(&si, client_->jetstream(), opt_.stream.c_str(), nullptr, &jerr);
+  natsStatus s = js_GetStreamInfo(&si, client_->jetstream(), opt_.stream.c_str(), &jo, &jerr);
   if (s == NATS_OK) {
     jsStreamInfo_Destroy(si);
-    stream_ready_ = true;
+    stream_ready_.store(true, std::memory_order_release);  // pairs with the acquire in stream_ready()
     return {};
   }
   if (s != NATS_NOT_FOUND) {
@@ -84,7 +110,7 @@ Result<void> NatsSink::ensure_stream() {
   cfg.SubjectsLen = 1;
   cfg.Storage = js_FileStorage;
   cfg.Replicas = opt_.replicas;
-  s = js_AddStream(&si, client_->jetstream(), &cfg, nullptr, &jerr);
+  s = js_AddStream(&si, client_->jetstream(), &cfg, &jo, &jerr);
   if (s != NATS_OK) {
     return Error{Status::IoError, "nats sink '" + opt_.client.name + "': creating stream '" + opt_.stream +
                                       "' (subjects " + subjects + ", replicas " + std::to_string(opt_.replicas) +
@@ -93,7 +119,7 @@ Result<void> NatsSink::ensure_stream() {
   jsStreamInfo_Destroy(si);
   std::fprintf(stderr, "nats sink '%s': created stream '%s' (subjects %s, replicas %d)\n", opt_.client.name.c_str(),
                opt_.stream.c_str(), subjects.c_str(), opt_.replicas);
-  stream_ready_ = true;
+  stream_ready_.store(true, std::memory_order_release);  // pairs with the acquire in stream_ready()
   return {};
 }
 
@@ -165,7 +191,7 @@ std::size_t NatsSink::send(const Burst<>& burst) noexcept {
     bump(failed_, burst.size());
     return burst.size();
   }
-  if (opt_.jetstream && !stream_ready_) {  // the stream is created once connected (service())
+  if (opt_.jetstream && !stream_ready()) {  // the helper thread has not found/created the stream yet
     bump(pushback_);
     return 0;
   }
@@ -198,19 +224,7 @@ void NatsSink::note_buffered() noexcept {
 std::size_t NatsSink::service() noexcept {
   if (!started_ || !opt_.jetstream) return 0;
   std::size_t work = 0;
-  if (!stream_ready_) {
-    // Cold path, at most once per kStreamRetryNs: each attempt is a request that may wait for its answer.
-    const std::uint64_t now = TscClock::ticks();
-    if (!client_->connected() || now - last_stream_attempt_tsc_ < TscClock::instance().from_ns(kStreamRetryNs)) {
-      return 0;
-    }
-    last_stream_attempt_tsc_ = now;
-    if (auto r = ensure_stream(); !r) {
-      std::fprintf(stderr, "%s; retrying\n", r.error().message.c_str());
-      return 0;
-    }
-    ++work;
-  }
+  if (!stream_ready()) return 0;  // nothing published yet: nothing to resend or retry
   if (client_->take_reconnected()) [[unlikely]] {
     resend_pending_after_reconnect();
     ++work;
@@ -323,6 +337,14 @@ void NatsSink::on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void
 void NatsSink::stop() noexcept {
   if (!started_) return;
   started_ = false;
+  if (stream_thread_.joinable()) {
+    {
+      std::lock_guard lock(stream_mutex_);
+      stream_stop_.store(true, std::memory_order_release);  // pairs with the acquire loads in the helper
+    }
+    stream_wake_.notify_all();
+    stream_thread_.join();  // bounded by one request's wait (kStreamRequestMs per request, two at most)
+  }
   const std::int64_t timeout = ms(opt_.drain_timeout_ns);
   if (opt_.jetstream && client_->jetstream() != nullptr) {
     // Resend what failed until every publish is acked, failed for good, or the deadline passes.

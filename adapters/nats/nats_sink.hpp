@@ -18,9 +18,9 @@
 //   connect_timeout   = "2s"
 //   drain_timeout     = "5s"              # stop(): how long to wait for the server (and acks)
 //   jetstream         = false             # publish into a stream, with acks
-//   stream            = "MD"              # JetStream: created (subjects = the template's wildcard) if absent;
-//                                         # until the stream is known (not connected, no JetStream leader
-//                                         # yet: retried every second) send() pushes back
+//   stream            = "MD"              # JetStream: created (subjects = the template's wildcard) if absent,
+//                                         # by a helper thread; until the stream is known (not connected, no
+//                                         # JetStream leader yet: retried every 500 ms) send() pushes back
 //   replicas          = 1                 # JetStream: replicas of a stream this sink creates
 //   max_pending       = 65536             # JetStream: unacknowledged publishes at most
 //   ack_wait          = "5s"              # JetStream: an ack not back by then is a failed publish, retried
@@ -55,12 +55,19 @@
 //    connection; only its worker calls start/send/flush/service/stop. libnats' threads run the
 //    callbacks, which touch atomics and a mutex-guarded retry list (error path only). stats() and
 //    counters() read relaxed atomics from any thread.
+//  - JetStream stream look-up/creation (js_GetStreamInfo, js_AddStream) are requests that can wait for
+//    their answer (seconds while a cluster elects a leader): a helper thread that start() launches
+//    makes them, never the worker, retried every 500 ms while they fail (logged once, the sink does
+//    not fail), and sets stream_ready_; stop() joins it (bounded by one request's wait, kStreamRequestMs).
+//    Until then send() pushes back (counted `pushback`) and service() does nothing.
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -105,7 +112,8 @@ class NatsSink final : public adapter::Sink {
   static constexpr int kMaxRetries = 32;
   static constexpr std::uint64_t kRetryIntervalNs = 50'000'000;
   static constexpr std::uint64_t kRetryIntervalMaxNs = 1'000'000'000;
-  static constexpr std::uint64_t kStreamRetryNs = 1'000'000'000;  ///< between stream look-up/creation attempts
+  static constexpr std::uint64_t kStreamRetryNs = 500'000'000;  ///< between stream look-up/creation attempts
+  static constexpr std::int64_t kStreamRequestMs = 2000;  ///< wait per stream request: bounds stop()'s join
 
   explicit NatsSink(NatsSinkOptions options);
   ~NatsSink() override;
@@ -127,7 +135,11 @@ class NatsSink final : public adapter::Sink {
   [[nodiscard]] bool selected(const Message& m) const noexcept;
   /// Publishes one message; false = pushback (the caller stops there).
   [[nodiscard]] bool publish_one(const Message& m) noexcept;
-  [[nodiscard]] Result<void> ensure_stream();
+  [[nodiscard]] Result<void> ensure_stream();  // the helper thread only
+  void ensure_stream_until_done() noexcept;    // the helper thread's body
+  [[nodiscard]] bool stream_ready() const noexcept {
+    return stream_ready_.load(std::memory_order_acquire);  // pairs with the release store in ensure_stream()
+  }
   void resend_pending_after_reconnect() noexcept;
   void note_buffered() noexcept;
   std::size_t retry_failed() noexcept;
@@ -140,11 +152,15 @@ class NatsSink final : public adapter::Sink {
   NatsSinkOptions opt_;
   std::unique_ptr<NatsClient> client_;
   bool started_ = false;
-  bool stream_ready_ = false;
+  // JetStream stream look-up/creation, off the worker (see the header comment).
+  std::atomic<bool> stream_ready_{false};  // written by the helper thread, read by the worker
+  std::thread stream_thread_;
+  std::mutex stream_mutex_;                // with stream_wake_: lets stop() cut the retry wait short
+  std::condition_variable stream_wake_;
+  std::atomic<bool> stream_stop_{false};
   std::uint64_t run_id_ = 0;
   std::uint64_t next_msg_id_ = 0;
   std::uint64_t last_retry_tsc_ = 0;
-  std::uint64_t last_stream_attempt_tsc_ = 0;
   std::uint64_t retry_ticks_ = 0;       // current gap between retry rounds (backoff)
   std::uint64_t base_retry_ticks_ = 0;
   std::array<char, SubjectTemplate::kMaxSubject> subject_buf_{};
