@@ -12,6 +12,10 @@
 //  (d) payload = "json" and publish = "all" on md.<TYPE>.<SYMBOL>: updates as JSON on md.T.*, raw ITCH
 //      Add Orders on md.A.*, every published message received.
 //  (e) a single JetStream server: the sink creates its stream, every publish is acknowledged and stored.
+//  (f) pushback: the server is SIGKILLed under a 20k msg/s feed; the core sink's small reconnect buffer
+//      fills (JetStream: max_pending publishes wait for acks), the sink hands bursts back and the valve
+//      lanes drop (conflate), every lane keeps in == out + dropped + conflated + in_flight, every message
+//      emitted is published, failed, dropped or conflated; a server restarted on the port gets publishes again.
 // Waits are polls with bounded deadlines (hang guards), never timing assertions.
 #include <fcntl.h>
 #include <nats/nats.h>
@@ -647,3 +651,143 @@ TEST_F(natsGateway, BadSubjectTemplateIsAConfigErrorWithItsPosition) {
 }
 
 }  // namespace
+
+/// One valve lane's counters, from /stats ("lanes":[...]) or the exit report ("lane   0 (worker 0, drop): ...").
+struct LaneCounts {
+  std::uint64_t in = 0, out = 0, dropped = 0, conflated = 0, in_flight = 0;
+};
+
+std::vector<LaneCounts> lanes_in_stats(const std::string& stats) {
+  static const std::regex row(
+      R"re("lane":\d+,"consumer":\d+,"counters":\{"in":(\d+),"out":(\d+),"dropped":(\d+),"conflated":(\d+),"in_flight":(\d+))re");
+  std::vector<LaneCounts> out;
+  for (auto it = std::sregex_iterator(stats.begin(), stats.end(), row); it != std::sregex_iterator(); ++it) {
+    const auto& m = *it;
+    out.push_back({std::stoull(m[1]), std::stoull(m[2]), std::stoull(m[3]), std::stoull(m[4]), std::stoull(m[5])});
+  }
+  return out;
+}
+
+std::vector<LaneCounts> lanes_in_report(const std::string& report) {
+  static const std::regex row(
+      R"re(lane +\d+ \(worker \d+, \w+\): in (\d+) out (\d+) dropped (\d+) conflated (\d+) in_flight (\d+))re");
+  std::vector<LaneCounts> out;
+  for (auto it = std::sregex_iterator(report.begin(), report.end(), row); it != std::sregex_iterator(); ++it) {
+    const auto& m = *it;
+    out.push_back({std::stoull(m[1]), std::stoull(m[2]), std::stoull(m[3]), std::stoull(m[4]), std::stoull(m[5])});
+  }
+  return out;
+}
+
+/// A nats-server on `port` (JetStream with its store in `store` when not empty).
+std::unique_ptr<NatsServer> nats_server(std::uint16_t port, const std::string& store, const std::string& log) {
+  std::vector<std::string> args{"-a", "127.0.0.1", "-p", std::to_string(port)};
+  if (!store.empty()) args.insert(args.end(), {"-js", "-sd", store});
+  return std::make_unique<NatsServer>(std::move(args), log);
+}
+
+/// The pushback path, end to end: a synthetic feed (20k msg/s, 4 keys) into a nats sink on a gateway with
+/// small valve lanes; the server is SIGKILLed mid-stream, so the sink's publishes are refused (core: the
+/// small reconnect buffer fills, NATS_INSUFFICIENT_BUFFER; JetStream: max_pending publishes wait for acks
+/// that never come) and handed back to the lane, whose policy (`policy`) drops or conflates. Checked from
+/// /stats while the server is down and from the exit report: pushback > 0, the policy applied on the lanes,
+/// in == out + dropped + conflated + in_flight on every lane, and every message the feed emitted is
+/// published, failed, dropped or conflated (nothing lost silently). A server restarted on the same port:
+/// the sink reconnects and publishes again.
+void pushback_to_the_lane_policy(const std::string& dir, bool jetstream, const std::string& policy) {
+  const std::uint16_t port = free_port();
+  const std::string store = jetstream ? dir + "/js" : "";
+  auto server = nats_server(port, store, dir + "/nats1.log");
+  ASSERT_TRUE(server->running());
+  ASSERT_TRUE(hypergate::test::wait_until_accepting(port)) << server->log();
+  const std::string sink_extra = jetstream ? "jetstream = true\nstream = \"GEN\"\nmax_pending = 32\n"
+                                             "ack_wait = \"1s\"\ndrain_timeout = \"10s\"\n"
+                                           : "reconnect_buffer = 4096\n";
+  write_file(dir + "/gw.toml",
+             "[gateway]\nworkers = 1\n[admin]\nlisten = \"127.0.0.1:0\"\n"
+             "[valves]\nlanes = 4\ncapacity = 64\npolicy = \"" + policy + "\"\n"
+             "[source.gen]\ntype = \"synthetic\"\nrate = 20000\nkeys = 4\npipeline = \"passthrough\"\n"
+             "[source.gen.pipeline_options]\nkey = \"source\"\n"  // K0..K3: what conflation keeps per key
+             "[sink.md]\ntype = \"nats\"\nservers = [\"" + url(port) + "\"]\nsubject = \"gen.all\"\npublish = \"all\"\n"
+             "reconnect_wait = \"20ms\"\nreconnect_wait_max = \"100ms\"\n" + sink_extra);
+  GatewayProcess gw({"run", "--config", dir + "/gw.toml", "-q"});
+  std::string admin;
+  ASSERT_TRUE(gw.wait_line("hypergate: admin on http://127.0.0.1:", &admin)) << gw.output();
+  admin = admin.substr(0, admin.find_first_not_of("0123456789"));
+  ASSERT_TRUE(gw.wait_for("nats sink 'md': connected to " + url(port))) << gw.output();
+  if (jetstream) {
+    ASSERT_TRUE(gw.wait_for("nats sink 'md': created stream 'GEN'")) << gw.output();
+  }
+  const auto stat = [&](const std::string& stats, const std::string& key) {
+    return number_after(stats, "\"" + key + "\":").value_or(0);  // the last occurrence: the one instance
+  };
+  std::string stats;
+  ASSERT_TRUE(eventually([&] {
+    stats = sh("curl -s http://127.0.0.1:" + admin + "/stats");
+    return stat(stats, "published") >= 2000;
+  })) << stats << gw.output_now();
+  const std::uint64_t pushback_before = stat(stats, "pushback");
+
+  server->kill9();  // mid-stream: the feed goes on at 20k msg/s
+  const std::string applied = policy == "conflate" ? "conflated" : "dropped";
+  ASSERT_TRUE(eventually([&] {
+    stats = sh("curl -s http://127.0.0.1:" + admin + "/stats");
+    std::uint64_t lane_applied = 0;
+    for (const LaneCounts& l : lanes_in_stats(stats)) lane_applied += policy == "conflate" ? l.conflated : l.dropped;
+    return stat(stats, "pushback") > pushback_before && lane_applied > 0;
+  })) << stats << gw.output_now();
+  const std::vector<LaneCounts> down = lanes_in_stats(stats);
+  ASSERT_FALSE(down.empty()) << stats;
+  for (const LaneCounts& l : down) {
+    EXPECT_EQ(l.in, l.out + l.dropped + l.conflated + l.in_flight) << stats;
+  }
+  const std::uint64_t published_down = stat(stats, "published");
+
+  server = nats_server(port, store, dir + "/nats2.log");  // the same port (and JetStream store)
+  ASSERT_TRUE(server->running());
+  ASSERT_TRUE(gw.wait_for("nats sink 'md': reconnected to " + url(port))) << gw.output() << server->log();
+  ASSERT_TRUE(eventually([&] {
+    stats = sh("curl -s http://127.0.0.1:" + admin + "/stats");
+    return stat(stats, "published") >= published_down + 2000;
+  })) << stats << gw.output_now();
+
+  ASSERT_EQ(gw.terminate(), 0) << gw.output();
+  const std::string out = gw.output();
+  if (std::getenv("HG_TEST_VERBOSE") != nullptr) std::fprintf(stderr, "%s\n", out.c_str());
+  const auto published = number_after(out, "nats sink 'md': published ");
+  const auto failed = number_after(out, ", failed ");
+  const auto pushback = number_after(out, ", pushback ");
+  const auto emitted = number_after(out, "pipeline in ");
+  ASSERT_TRUE(published && failed && pushback && emitted) << out;
+  EXPECT_GT(*pushback, 0u) << out;
+  const std::vector<LaneCounts> lanes = lanes_in_report(out);
+  ASSERT_FALSE(lanes.empty()) << out;  // the lanes that carried traffic (4 keys may share lanes)
+  std::uint64_t in = 0, sent = 0, dropped = 0, conflated = 0, in_flight = 0;
+  for (const LaneCounts& l : lanes) {
+    EXPECT_EQ(l.in, l.out + l.dropped + l.conflated + l.in_flight) << out;
+    in += l.in;
+    sent += l.out;
+    dropped += l.dropped;
+    conflated += l.conflated;
+    in_flight += l.in_flight;
+  }
+  EXPECT_GT(policy == "conflate" ? conflated : dropped, 0u) << out;
+  EXPECT_EQ(policy == "conflate" ? dropped : conflated, 0u) << out;
+  EXPECT_EQ(in, *emitted) << out;  // every message the feed emitted reached a lane
+  // What left the lanes is what the sink accepted: published or failed (publish = "all": nothing filtered).
+  // JetStream: `failed` may also count published messages never acked, so nothing may fail there.
+  if (jetstream) {
+    EXPECT_EQ(*failed, 0u) << out;
+    EXPECT_NE(out.find(", pending 0, "), std::string::npos) << out;  // every publish acked by the end
+  }
+  EXPECT_EQ(sent, *published + *failed) << out;
+  EXPECT_EQ(*emitted, *published + *failed + dropped + conflated + in_flight) << out;
+}
+
+TEST_F(natsGateway, ServerKilledCoreSinkPushesBackAndTheLaneDropsThenPublishesAgain) {
+  pushback_to_the_lane_policy(dir_, false, "drop");
+}
+
+TEST_F(natsGateway, ServerKilledJetStreamSinkPushesBackAndTheLaneConflatesThenPublishesAgain) {
+  pushback_to_the_lane_policy(dir_, true, "conflate");
+}
