@@ -7,6 +7,8 @@
 //   subjects        = ["md.*"]                     # wildcards allowed; one subscription each
 //   queue           = "edge"                       # optional queue group: members share the messages
 //   queue_capacity  = 8192                         # messages per subscription between libnats and poll()
+//   max_pending_messages = 65536                   # libnats' per-subscription pending limit, 1..2^20
+//                                                  # (libnats computes messages x 1024 bytes in an int)
 //   jetstream       = false                        # consume a stream instead of core subscriptions
 //   stream          = "MD"                         # JetStream: the stream to bind to
 //   deliver         = "new"                        # JetStream: "all" replays the stream from its start,
