@@ -27,6 +27,7 @@
 #include "dpdk/dpdk_adapters.hpp"
 #include "dpdk/eal.hpp"
 #include "hypergate/config/config.hpp"
+#include "itch_bench_support.hpp"
 #include "market/itch_pipeline.hpp"
 #include "pcap/capture_writer.hpp"
 #include "protocols/itch_generator.hpp"
@@ -76,23 +77,13 @@ const Feed& feed() {
   return f;
 }
 
-class CountingDownstream final : public hg::route::Downstream {
- public:
-  void deliver(std::span<const hg::Message> m, std::span<const hg::route::Route>) noexcept override {
-    n += m.size();
-    benchmark::DoNotOptimize(m.data());
-  }
-  std::uint64_t n = 0;
-};
+using hypergate::bench::CountingDownstream;
 
 /// The itch pipeline, recreated (timer paused) whenever the feed wraps so every pass sees a fresh session.
 class PipelineUnderTest {
  public:
   PipelineUnderTest() {
-    hg::route::PipelineContext ctx;
-    auto doc = hg::config::Document::parse("[p]\n", "bench");
-    auto section = doc.value()->section("p");
-    opt_ = hypergate::market::read_itch_options(section, ctx).value();
+    opt_ = hypergate::bench::default_itch_options();
     pipeline_ = hypergate::market::ItchPipeline::create(opt_).value();
   }
   void restart() { pipeline_ = hypergate::market::ItchPipeline::create(opt_).value(); }

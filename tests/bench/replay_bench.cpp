@@ -17,6 +17,7 @@
 #include "hypergate/core/clock.hpp"
 #include "hypergate/metrics/interval_recorder.hpp"
 #include "hypergate/metrics/stage_probe.hpp"
+#include "itch_bench_support.hpp"
 #include "market/itch_pipeline.hpp"
 #include "protocols/itch_generator.hpp"
 
@@ -52,23 +53,13 @@ const Feed& feed() {
   return f;
 }
 
-class CountingDownstream final : public hg::route::Downstream {
- public:
-  void deliver(std::span<const hg::Message> m, std::span<const hg::route::Route>) noexcept override {
-    n += m.size();
-    benchmark::DoNotOptimize(m.data());
-  }
-  std::uint64_t n = 0;
-};
+using hypergate::bench::CountingDownstream;
 
-// trace_every < 0: no probe attached (the plain pipeline). Otherwise a StageProbe as the runtime drives
-// it: begin_burst() per burst, an rx sample per datagram, end_burst() + flush() after process().
+// trace_every < 0: no probe attached (the plain pipeline). Otherwise a StageProbe driven as the runtime
+// drives it: StageProbe::record_burst() around process(), flush() once per loop.
 void run_pipeline(benchmark::State& state, int trace_every) {
   const Feed& f = feed();
-  hg::route::PipelineContext ctx;
-  auto doc = hg::config::Document::parse("[p]\n", "bench");
-  auto section = doc.value()->section("p");
-  auto opt = hypergate::market::read_itch_options(section, ctx).value();
+  const auto opt = hypergate::bench::default_itch_options();
   CountingDownstream down;
   hg::route::Emitter out(down);
   std::array<std::unique_ptr<hg::metrics::IntervalRecorder>, hg::metrics::kStageCount> recorders;
@@ -88,12 +79,7 @@ void run_pipeline(benchmark::State& state, int trace_every) {
       in.clear();
       while (!in.full() && i < f.datagrams.size()) (void)in.push_back(f.datagrams[i++]);
       if (trace_every >= 0) {
-        const std::uint64_t t0 = hg::TscClock::ticks();
-        probe.begin_burst();
-        for (const hg::Message& m : in) probe.add_ticks(hg::metrics::Stage::Rx, m.rx_tsc == 0 ? t0 : m.rx_tsc, t0);
-        p->process(in, out);
-        probe.end_burst();
-        probe.add_ticks(hg::metrics::Stage::Process, t0, hg::TscClock::ticks());
+        probe.record_burst(in, hg::TscClock::ticks(), [&]() noexcept { p->process(in, out); });
         probe.flush();
       } else {
         p->process(in, out);

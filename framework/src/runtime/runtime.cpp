@@ -459,25 +459,19 @@ void run_worker(State& st, Worker& w, Engine& eng) {
         const std::size_t n = se->source->poll(in);
         if (n != 0) {
           const std::uint64_t t0 = TscClock::ticks();
-          probe.begin_burst();
-          for (Message& m : in) {
-            m.source_id = se->id;
-            // rx time: the source's kernel/NIC stamp, else the poll time (header of stage_probe.hpp).
-            if (m.rx_tsc == 0) m.rx_tsc = t0;
-            probe.add_ticks(Stage::Rx, m.rx_tsc, t0);
-          }
-          if (se->wants_outcomes) [[unlikely]] {
-            down.observe(se->source.get());  // verdicts go back to the source before release()
-            se->pipeline->process(in, emitter);
-            emitter.flush();
-            down.observe(nullptr);
-          } else {
-            se->pipeline->process(in, emitter);
-            emitter.flush();  // the pipeline should have flushed; make sure nothing outlives `in`
-          }
-          se->source->release(in);
-          probe.end_burst();
-          probe.add_ticks(Stage::Process, t0, TscClock::ticks());
+          for (Message& m : in) m.source_id = se->id;
+          probe.record_burst(in, t0, [&]() noexcept {
+            if (se->wants_outcomes) [[unlikely]] {
+              down.observe(se->source.get());  // verdicts go back to the source before release()
+              se->pipeline->process(in, emitter);
+              emitter.flush();
+              down.observe(nullptr);
+            } else {
+              se->pipeline->process(in, emitter);
+              emitter.flush();  // the pipeline should have flushed; make sure nothing outlives `in`
+            }
+            se->source->release(in);
+          });
           w.polled.add(n);
           work += n;
         }

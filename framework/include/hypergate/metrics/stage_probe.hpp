@@ -31,6 +31,7 @@
 #include <span>
 #include <string_view>
 
+#include "hypergate/core/burst.hpp"
 #include "hypergate/core/clock.hpp"
 #include "hypergate/metrics/interval_recorder.hpp"
 
@@ -81,6 +82,22 @@ class StageProbe {
   /// did work, and before it exits).
   void flush() noexcept {
     for (std::size_t s = 0; s < kStageCount; ++s) flush(s);
+  }
+
+  /// Runs `process()` over a polled burst the way every worker records it: a message without an rx
+  /// time gets `poll_tsc` (the TSC read when poll() returned), each message's rx -> poll is an `rx`
+  /// sample, the burst's sampled stages are traced if it is its turn, and the whole call is one
+  /// `process` sample. One place for this, so the runtime and the benchmarks measure the same thing.
+  template <class Process>
+  void record_burst(Burst<>& in, std::uint64_t poll_tsc, Process&& process) noexcept {
+    begin_burst();
+    for (Message& m : in) {
+      if (m.rx_tsc == 0) m.rx_tsc = poll_tsc;
+      add_ticks(Stage::Rx, m.rx_tsc, poll_tsc);
+    }
+    process();
+    end_burst();
+    add_ticks(Stage::Process, poll_tsc, TscClock::ticks());
   }
 
   /// One sample of `stage`: the TSC interval [begin, end] (0 if end < begin).
