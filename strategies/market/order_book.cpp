@@ -5,6 +5,10 @@
 #include <bit>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace hypergate::market {
 
 namespace {
@@ -25,7 +29,8 @@ OrderBook::OrderBook(const Options& options)
   symbols_.resize(kLocates);
   orders_.resize(max_orders_);
   index_.resize(index_capacity);
-  levels_.resize(level_capacity);
+  keys_.resize(level_capacity);
+  qty_.resize(level_capacity);
   init_free_lists();
 }
 
@@ -183,19 +188,58 @@ void OrderBook::erase_slot(std::size_t slot) noexcept {
 // Levels
 // ---------------------------------------------------------------------------------------------
 
-std::uint32_t OrderBook::find_level(const Level* levels, std::uint32_t size, std::uint32_t key) const noexcept {
-  // Backward scan over the 8 best levels: where nearly all activity is.
-  std::uint32_t i = size;
-  const std::uint32_t stop = size > 8 ? size - 8 : 0;
-  while (i > stop) {
-    if (levels[i - 1].key <= key) return levels[i - 1].key == key ? i - 1 : i;
-    --i;
+namespace {
+
+// Keys below `key` among keys[0, n), n <= 32, counted four at a time. Lanes at or past n are read (the
+// caller guarantees whole groups of four are inside the block) and masked off.
+inline std::uint32_t count_below(const std::uint32_t* keys, std::uint32_t n, std::uint32_t key) noexcept {
+#if defined(__SSE2__)
+  // SSE2 compares signed 32-bit lanes: flipping the sign bit of both sides orders unsigned keys. A
+  // lane that compares below is all ones (-1): subtracting it counts it, lane by lane, and lanes at or
+  // past n are masked off by comparing their index with n (n <= 32: signed compares are exact). No
+  // popcount: x86-64's baseline has no POPCNT instruction, and the library call would cost more than
+  // the search.
+  const __m128i bias = _mm_set1_epi32(static_cast<int>(0x80000000u));
+  const __m128i k = _mm_xor_si128(_mm_set1_epi32(static_cast<int>(key)), bias);
+  const __m128i limit = _mm_set1_epi32(static_cast<int>(n));
+  const __m128i four = _mm_set1_epi32(4);
+  __m128i index = _mm_setr_epi32(0, 1, 2, 3);
+  __m128i below = _mm_setzero_si128();
+  for (std::uint32_t i = 0; i < n; i += 4) {
+    __m128i v;
+    std::memcpy(&v, keys + i, sizeof v);  // an unaligned 16-byte load
+    const __m128i lt = _mm_cmplt_epi32(_mm_xor_si128(v, bias), k);
+    below = _mm_sub_epi32(below, _mm_and_si128(lt, _mm_cmplt_epi32(index, limit)));
+    index = _mm_add_epi32(index, four);
   }
-  if (stop == 0) return 0;
-  // levels[stop].key > key: the answer is in [0, stop].
-  const Level* it = std::lower_bound(levels, levels + stop, key,
-                                     [](const Level& l, std::uint32_t k) { return l.key < k; });
-  return static_cast<std::uint32_t>(it - levels);
+  below = _mm_add_epi32(below, _mm_shuffle_epi32(below, 0x4E));  // lanes {2,3,0,1}
+  below = _mm_add_epi32(below, _mm_shuffle_epi32(below, 0xB1));  // lanes {1,0,3,2}
+  return static_cast<std::uint32_t>(_mm_cvtsi128_si32(below));
+#else
+  std::uint32_t below = 0;
+  for (std::uint32_t i = 0; i < n; ++i) below += keys[i] < key ? 1u : 0u;
+  return below;
+#endif
+}
+
+constexpr std::uint32_t kCountedLevels = 32;   // the best levels searched by counting
+
+}  // namespace
+
+std::uint32_t OrderBook::find_level(const std::uint32_t* keys, std::uint32_t size, std::uint32_t key) noexcept {
+  if (size <= kCountedLevels) return count_below(keys, size, key);
+  const std::uint32_t base = size - kCountedLevels;
+  // Every key before `base` is below keys[base]: when that one is below `key`, so are they all.
+  if (keys[base] < key) return base + count_below(keys + base, kCountedLevels, key);
+  // Deep in the book: a branch-free lower bound over keys[0, base].
+  const std::uint32_t* first = keys;
+  std::uint32_t len = base + 1;
+  while (len > 1) {
+    const std::uint32_t half = len / 2;
+    first = first[half - 1] < key ? first + half : first;
+    len -= half;
+  }
+  return static_cast<std::uint32_t>(first - keys) + (*first < key ? 1u : 0u);
 }
 
 bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
@@ -208,11 +252,12 @@ bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, s
     s.offset = offset;
     s.size_class = 0;
   }
-  Level* levels = levels_.data() + s.offset;
-  const std::uint32_t pos = find_level(levels, s.size, key);
-  if (pos < s.size && levels[pos].key == key) {
-    levels[pos].shares += shares;
-    ++levels[pos].orders;
+  std::uint32_t* keys = keys_.data() + s.offset;
+  LevelQty* qty = qty_.data() + s.offset;
+  const std::uint32_t pos = find_level(keys, s.size, key);
+  if (pos < s.size && keys[pos] == key) {
+    qty[pos].shares += shares;
+    ++qty[pos].orders;
     top_changed |= pos + 1 == s.size;
     return true;
   }
@@ -221,14 +266,19 @@ bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, s
     if (next_class >= kSizeClasses) return false;
     const std::uint32_t offset = alloc_block(next_class);
     if (offset == kNoOrder) return false;
-    std::memcpy(levels_.data() + offset, levels, s.size * sizeof(Level));
+    std::memcpy(keys_.data() + offset, keys, s.size * sizeof(std::uint32_t));
+    std::memcpy(qty_.data() + offset, qty, s.size * sizeof(LevelQty));
     free_block(s.offset, s.size_class);
     s.offset = offset;
     s.size_class = next_class;
-    levels = levels_.data() + offset;
+    keys = keys_.data() + offset;
+    qty = qty_.data() + offset;
   }
-  std::memmove(levels + pos + 1, levels + pos, (s.size - pos) * sizeof(Level));
-  levels[pos] = Level{key, 1, shares};
+  const std::uint32_t tail = s.size - pos;
+  std::memmove(keys + pos + 1, keys + pos, tail * sizeof(std::uint32_t));
+  std::memmove(qty + pos + 1, qty + pos, tail * sizeof(LevelQty));
+  keys[pos] = key;
+  qty[pos] = LevelQty{shares, 1};
   ++s.size;
   top_changed |= pos + 1 == s.size;
   return true;
@@ -237,17 +287,20 @@ bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, s
 void OrderBook::remove_from_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
                                   bool order_gone, bool& top_changed) noexcept {
   SideLevels& s = book.sides[static_cast<std::size_t>(side)];
-  Level* levels = levels_.data() + s.offset;
+  std::uint32_t* keys = keys_.data() + s.offset;
+  LevelQty* qty = qty_.data() + s.offset;
   const std::uint32_t key = key_of(side, price);
-  const std::uint32_t pos = find_level(levels, s.size, key);
+  const std::uint32_t pos = find_level(keys, s.size, key);
   // Every live order is counted in exactly one level: the level exists.
-  if (pos >= s.size || levels[pos].key != key) [[unlikely]] return;
+  if (pos >= s.size || keys[pos] != key) [[unlikely]] return;
   top_changed |= pos + 1 == s.size;
-  levels[pos].shares -= shares;
+  qty[pos].shares -= shares;
   if (!order_gone) return;
-  if (--levels[pos].orders != 0) return;
+  if (--qty[pos].orders != 0) return;
   // Every order has at least one share, so no orders means no shares: the level goes.
-  std::memmove(levels + pos, levels + pos + 1, (s.size - pos - 1) * sizeof(Level));
+  const std::uint32_t tail = s.size - pos - 1;
+  std::memmove(keys + pos, keys + pos + 1, tail * sizeof(std::uint32_t));
+  std::memmove(qty + pos, qty + pos + 1, tail * sizeof(LevelQty));
   if (--s.size == 0) {
     free_block(s.offset, s.size_class);
     s.size_class = kNoBlock;
@@ -258,9 +311,9 @@ std::uint32_t OrderBook::alloc_block(std::uint8_t size_class) noexcept {
   const std::uint32_t block = kMinBlock << size_class;
   std::uint32_t offset = free_blocks_[size_class];
   if (offset != kNoOrder) {
-    free_blocks_[size_class] = levels_[offset].key;   // free blocks chain through their first key
+    free_blocks_[size_class] = keys_[offset];   // free blocks chain through their first key
   } else {
-    if (static_cast<std::uint64_t>(level_bump_) + block > levels_.size()) return kNoOrder;
+    if (static_cast<std::uint64_t>(level_bump_) + block > keys_.size()) return kNoOrder;
     offset = level_bump_;
     level_bump_ += block;
   }
@@ -269,7 +322,7 @@ std::uint32_t OrderBook::alloc_block(std::uint8_t size_class) noexcept {
 }
 
 void OrderBook::free_block(std::uint32_t offset, std::uint8_t size_class) noexcept {
-  levels_[offset].key = free_blocks_[size_class];
+  keys_[offset] = free_blocks_[size_class];
   free_blocks_[size_class] = offset;
   level_slots_in_use_ -= kMinBlock << size_class;
 }
@@ -283,15 +336,15 @@ TopOfBook OrderBook::top(std::uint16_t locate) const noexcept {
   TopOfBook t;
   const SideLevels& bids = b.sides[0];
   if (bids.size != 0) {
-    const Level& l = levels_[bids.offset + bids.size - 1];
-    t.bid_price = price_of(Side::kBuy, l.key);
-    t.bid_qty = l.shares;
+    const std::uint32_t i = bids.offset + bids.size - 1;
+    t.bid_price = price_of(Side::kBuy, keys_[i]);
+    t.bid_qty = qty_[i].shares;
   }
   const SideLevels& asks = b.sides[1];
   if (asks.size != 0) {
-    const Level& l = levels_[asks.offset + asks.size - 1];
-    t.ask_price = price_of(Side::kSell, l.key);
-    t.ask_qty = l.shares;
+    const std::uint32_t i = asks.offset + asks.size - 1;
+    t.ask_price = price_of(Side::kSell, keys_[i]);
+    t.ask_qty = qty_[i].shares;
   }
   return t;
 }
@@ -299,10 +352,9 @@ TopOfBook OrderBook::top(std::uint16_t locate) const noexcept {
 std::size_t OrderBook::depth(std::uint16_t locate, Side side, std::span<DepthLevel> out) const noexcept {
   const SideLevels& s = symbols_[locate].sides[static_cast<std::size_t>(side)];
   const std::size_t n = std::min<std::size_t>(out.size(), s.size);
-  const Level* levels = levels_.data() + s.offset;
   for (std::size_t i = 0; i < n; ++i) {
-    const Level& l = levels[s.size - 1 - i];
-    out[i] = DepthLevel{price_of(side, l.key), l.orders, l.shares};
+    const std::size_t at = s.offset + s.size - 1 - i;
+    out[i] = DepthLevel{price_of(side, keys_[at]), qty_[at].orders, qty_[at].shares};
   }
   return n;
 }
