@@ -425,7 +425,7 @@ void UringServer::on_accept(int res, std::uint32_t flags) noexcept {
   if (idx >= opt_.max_connections) return;
   Connection& c = conns_[idx];
   c.in_len_ = c.out_len_ = c.out_sent_ = 0;
-  c.recv_armed_ = c.recv_paused_ = c.send_inflight_ = c.send_is_zc_ = c.cancel_sent_ = c.close_sent_ = false;
+  c.recv_armed_ = c.recv_paused_ = c.send_inflight_ = c.cancel_sent_ = c.close_sent_ = false;
   if (out_free_len_ == 0) [[unlikely]] {
     // Every spare output buffer is parked behind zero-copy notifications: refuse the connection.
     bump(counters_.rejected);
@@ -606,8 +606,8 @@ void UringServer::flush(Connection& c) noexcept {
     return;
   }
   const std::uint32_t len = c.out_len_ - c.out_sent_;
-  c.send_is_zc_ = zc_enabled_ && len >= opt_.send_zc_threshold;
-  if (c.send_is_zc_) {
+  // The completion's op (kSendZc or kSend) tells on_send_zc()/on_send() which kind it was.
+  if (zc_enabled_ && len >= opt_.send_zc_threshold) {
     io_uring_prep_send_zc(s, static_cast<int>(c.index_), c.out_ + c.out_sent_, len, MSG_NOSIGNAL, zc_flags_);
     io_uring_sqe_set_data64(s, encode_zc(c.index_, c.out_buf_));
     bump(counters_.zc_sends);

@@ -155,7 +155,6 @@ class Connection {
   bool recv_armed_ = false;
   bool recv_paused_ = false;
   bool send_inflight_ = false;
-  bool send_is_zc_ = false;  // the send in flight is a send_zc (its result CQE decides the retry)
   bool cancel_sent_ = false;
   bool close_sent_ = false;
   bool close_after_write_ = false;
