@@ -9,6 +9,10 @@
 //   listen          = "0.0.0.0:7000"
 //   max_connections = 4096
 //   idle_timeout    = "60s"      # 0 = none
+//   send_zc_threshold = 0        # replies of at least this many bytes go out with send_zc; 0 = never
+//
+// stats().details: the transport's zero-copy figures (zc_sends, zc_notifications, zc_copied,
+// zc_fallbacks, zc_outstanding) and partial_sends.
 //
 // Contract: the ring is created in start(), driven in poll() and torn down in stop(); the runtime
 // calls all three on the owning worker's thread, as UringServer requires. stats() may be called from
@@ -17,6 +21,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -80,7 +85,14 @@ class EchoSource final : public adapter::Source {
     adapter::SourceStats s;
     s.messages = handler_.messages();
     s.bytes = handler_.bytes();
-    s.errors = server_.stats().errors;
+    const ServerStats t = server_.stats();
+    s.errors = t.errors;
+    s.details.add("partial_sends", t.partial_sends);
+    s.details.add("zc_sends", t.zc_sends);
+    s.details.add("zc_notifications", t.zc_notifications);
+    s.details.add("zc_copied", t.zc_copied);
+    s.details.add("zc_fallbacks", t.zc_fallbacks);
+    s.details.add("zc_outstanding", t.zc_outstanding);
     return s;
   }
 
@@ -99,6 +111,8 @@ Result<std::unique_ptr<adapter::Source>> make_echo(config::Section& section, con
   }
   o.max_connections = static_cast<std::uint32_t>(section.integer("max_connections", 4096, 1, 1'000'000));
   o.idle_timeout_ns = section.duration_ns("idle_timeout", 60'000'000'000ull);
+  o.send_zc_threshold = static_cast<std::uint32_t>(
+      section.integer("send_zc_threshold", kDefaultSendZcThreshold, 0, std::numeric_limits<std::uint32_t>::max()));
   o.header_timeout_ns = 0;  // echo has no framing: there is no incomplete message to time out
   return std::unique_ptr<adapter::Source>(std::make_unique<EchoSource>(std::move(o)));
 }
@@ -106,7 +120,7 @@ Result<std::unique_ptr<adapter::Source>> make_echo(config::Section& section, con
 // Static registration: this library is in HG_ADAPTER_LIBS, linked whole into `hypergate` and the tests.
 const bool registered = [] {
   return adapter::Registry::global()
-      .add_source("echo", "TCP echo over io_uring, the Hyper Uring Server (listen, max_connections, idle_timeout)",
+      .add_source("echo", "TCP echo over io_uring, the Hyper Uring Server (listen, max_connections, idle_timeout, send_zc_threshold)",
                   make_echo)
       .ok();
 }();

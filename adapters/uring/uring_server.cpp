@@ -3,7 +3,9 @@
 // Shape: user_data carries the operation in its top byte and the connection slot (= fixed-file index)
 // in its low 32 bits, so a completion is dispatched without a lookup. Per connection at most one
 // recv (multishot) and one send are in flight; closing cancels both by descriptor, and the slot is
-// freed only when the close_direct completion arrived.
+// freed only when the close_direct completion arrived. A zero-copy send's two completions (result,
+// then notification) carry the same user_data; it names the output buffer as well (bits 32..55),
+// because the notification may arrive after the connection that sent it is gone.
 #include "uring/uring_server.hpp"
 
 #include <arpa/inet.h>
@@ -24,13 +26,27 @@
 namespace hypergate::uring {
 namespace {
 
-enum Op : std::uint64_t { kAccept = 1, kRecv = 2, kSend = 3, kCancel = 4, kClose = 5 };
+enum Op : std::uint64_t { kAccept = 1, kRecv = 2, kSend = 3, kCancel = 4, kClose = 5, kSendZc = 6 };
 constexpr std::uint16_t kBufferGroup = 7;
 constexpr std::uint64_t kTickNs = 50'000'000;  // timeout granularity
 
 constexpr std::uint64_t encode(Op op, std::uint32_t index) noexcept { return (std::uint64_t{op} << 56) | index; }
 constexpr Op op_of(std::uint64_t ud) noexcept { return static_cast<Op>(ud >> 56); }
 constexpr std::uint32_t index_of(std::uint64_t ud) noexcept { return static_cast<std::uint32_t>(ud); }
+constexpr std::uint64_t encode_zc(std::uint32_t index, std::uint32_t buf) noexcept {
+  return encode(kSendZc, index) | (std::uint64_t{buf} << 32);
+}
+constexpr std::uint32_t buffer_of(std::uint64_t ud) noexcept { return static_cast<std::uint32_t>(ud >> 32) & 0xFFFFFF; }
+constexpr std::uint32_t kMaxOutputBuffers = 0xFFFFFF;  // 24 bits of user_data
+
+// Kernel UAPI (6.2+) names liburing 2.3's io_uring.h predates: ask the notification to say whether the
+// kernel had to copy after all (it does on loopback, and for devices without scatter-gather).
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
 
 std::uint64_t monotonic_ns() noexcept {
   return static_cast<std::uint64_t>(
@@ -106,7 +122,7 @@ Result<int> open_listener(const std::string& host, std::uint16_t port, int backl
 // Connection
 
 bool Connection::write(std::string_view bytes) noexcept {
-  if (bytes.size() > out_cap_ - out_len_) return false;
+  if (out_ == nullptr || bytes.size() > out_cap_ - out_len_) return false;  // closed: no output buffer
   std::memcpy(out_ + out_len_, bytes.data(), bytes.size());
   out_len_ += static_cast<std::uint32_t>(bytes.size());
   return true;
@@ -137,6 +153,10 @@ Result<void> UringServer::start() {
   }
   if (opt_.max_connections == 0 || opt_.input_bytes < 2 * opt_.buffer_size || opt_.output_bytes == 0) {
     return Error{Status::InvalidArgument, "max_connections > 0, input_bytes >= 2 * buffer_size required"};
+  }
+  const std::uint32_t spare = opt_.send_zc_threshold == 0 ? 0 : opt_.spare_output_buffers;
+  if (std::uint64_t{opt_.max_connections} + spare > kMaxOutputBuffers) {
+    return Error{Status::InvalidArgument, "max_connections + spare_output_buffers must be < 2^24"};
   }
   auto listener = open_listener(opt_.host, opt_.port, opt_.backlog, &port_, opt_.reuse_port);
   if (!listener) return listener.error();
@@ -186,25 +206,45 @@ Result<void> UringServer::start() {
   }
   io_uring_buf_ring_advance(br, static_cast<int>(opt_.buffer_count));
 
-  // Connection table and its buffers, reserved once.
-  const std::size_t per_conn = std::size_t{opt_.input_bytes} + opt_.output_bytes;
-  conn_mem_bytes_ = per_conn * opt_.max_connections;
+  // Connection table and its buffers, reserved once. Input buffers belong to a slot; output buffers
+  // are handed out at accept (a closed connection's buffer may still be read by a zero-copy send).
+  conn_mem_bytes_ = std::size_t{opt_.input_bytes} * opt_.max_connections;
+  out_count_ = opt_.max_connections + spare;
+  out_mem_bytes_ = std::size_t{opt_.output_bytes} * out_count_;
   conn_mem_ = static_cast<char*>(map_bytes(conn_mem_bytes_));
-  if (conn_mem_ == nullptr) {
+  out_mem_ = static_cast<char*>(map_bytes(out_mem_bytes_));
+  if (conn_mem_ == nullptr || out_mem_ == nullptr) {
     stop();
     return sys_error("mmap connection buffers", ENOMEM);
   }
   conns_ = std::make_unique<Connection[]>(opt_.max_connections);
   held_next_ = std::make_unique<std::uint32_t[]>(opt_.buffer_count);
   held_len_ = std::make_unique<std::uint32_t[]>(opt_.buffer_count);
+  out_free_ = std::make_unique<std::uint32_t[]>(out_count_);
+  out_notifs_ = std::make_unique<std::uint32_t[]>(out_count_);
+  out_owner_ = std::make_unique<std::uint32_t[]>(out_count_);
+  for (std::uint32_t b = 0; b < out_count_; ++b) {
+    out_free_[b] = out_count_ - 1 - b;  // pop order 0, 1, 2...: low buffers are reused first
+    out_owner_[b] = Connection::kNoBuffer;
+  }
+  out_free_len_ = out_count_;
   for (std::uint32_t i = 0; i < opt_.max_connections; ++i) {
     Connection& c = conns_[i];
     c.index_ = i;
-    c.in_ = conn_mem_ + per_conn * i;
+    c.in_ = conn_mem_ + std::size_t{opt_.input_bytes} * i;
     c.in_cap_ = opt_.input_bytes;
-    c.out_ = c.in_ + opt_.input_bytes;
     c.out_cap_ = opt_.output_bytes;
   }
+  // Zero copy only when asked for and the kernel has the opcode (6.0+); otherwise plain sends, and a
+  // kernel that lacks it is a counted fallback.
+  zc_enabled_ = false;
+  if (opt_.send_zc_threshold != 0) {
+    io_uring_probe* probe = io_uring_get_probe_ring(ring_.get());  // cold path: allocates
+    zc_enabled_ = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_SEND_ZC) != 0;
+    if (probe != nullptr) io_uring_free_probe(probe);
+    if (!zc_enabled_) bump(counters_.zc_fallbacks);
+  }
+  zc_flags_ = IORING_SEND_ZC_REPORT_USAGE | opt_.send_zc_extra_flags;
   now_ns_ = monotonic_ns();
   next_tick_ns_ = now_ns_ + kTickNs;
   // Queued, not submitted: the first run_once() submits it from the loop thread. io_uring runs a
@@ -237,10 +277,16 @@ void UringServer::stop() noexcept {
   }
   if (buf_ring_ != nullptr) munmap(buf_ring_, buf_ring_bytes_);
   if (buffers_ != nullptr) munmap(buffers_, buffers_bytes_);
+  // Output buffers with zero-copy notifications still outstanding (the ring is gone, so they will
+  // never be reported) are unmapped all the same: the kernel holds its own references on the pages
+  // it still sends from, so they stay valid for it, and nothing here reads them again.
   if (conn_mem_ != nullptr) munmap(conn_mem_, conn_mem_bytes_);
+  if (out_mem_ != nullptr) munmap(out_mem_, out_mem_bytes_);
   buf_ring_ = nullptr;
   buffers_ = nullptr;
   conn_mem_ = nullptr;
+  out_mem_ = nullptr;
+  counters_.zc_outstanding.store(0, std::memory_order_relaxed);  // relaxed: counter only, see bump()
   counters_.active.store(0, std::memory_order_relaxed);  // relaxed: counter only, see bump()
 }
 
@@ -254,6 +300,12 @@ ServerStats UringServer::stats() const noexcept {
   s.bytes_out = counters_.bytes_out.load(std::memory_order_relaxed);
   s.timeouts = counters_.timeouts.load(std::memory_order_relaxed);
   s.errors = counters_.errors.load(std::memory_order_relaxed);
+  s.partial_sends = counters_.partial_sends.load(std::memory_order_relaxed);
+  s.zc_sends = counters_.zc_sends.load(std::memory_order_relaxed);
+  s.zc_notifications = counters_.zc_notifications.load(std::memory_order_relaxed);
+  s.zc_copied = counters_.zc_copied.load(std::memory_order_relaxed);
+  s.zc_fallbacks = counters_.zc_fallbacks.load(std::memory_order_relaxed);
+  s.zc_outstanding = counters_.zc_outstanding.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -331,16 +383,14 @@ std::size_t UringServer::run_once(std::uint64_t wait_ns) noexcept {
       case kSend:
         if (idx < opt_.max_connections) on_send(conns_[idx], cqe->res);
         break;
+      case kSendZc:
+        if ((cqe->flags & IORING_CQE_F_NOTIF) != 0) on_zc_notification(buffer_of(ud), cqe->res);
+        else if (idx < opt_.max_connections) on_send_zc(conns_[idx], cqe->res, cqe->flags);
+        break;
       case kCancel:
         break;  // the cancelled requests report themselves
       case kClose:
-        if (idx < opt_.max_connections) {
-          Connection& c = conns_[idx];
-          c.state_ = Connection::State::Free;
-          bump(counters_.closed);
-          counters_.active.store(counters_.active.load(std::memory_order_relaxed) - 1,
-                                 std::memory_order_relaxed);  // relaxed: see bump()
-        }
+        if (idx < opt_.max_connections) free_slot(conns_[idx]);
         break;
     }
   }
@@ -374,16 +424,28 @@ void UringServer::on_accept(int res, std::uint32_t flags) noexcept {
   const auto idx = static_cast<std::uint32_t>(res);
   if (idx >= opt_.max_connections) return;
   Connection& c = conns_[idx];
-  c.state_ = Connection::State::Open;
   c.in_len_ = c.out_len_ = c.out_sent_ = 0;
   c.recv_armed_ = c.recv_paused_ = c.send_inflight_ = c.cancel_sent_ = c.close_sent_ = false;
+  if (out_free_len_ == 0) [[unlikely]] {
+    // Every spare output buffer is parked behind zero-copy notifications: refuse the connection.
+    bump(counters_.rejected);
+    c.state_ = Connection::State::Closing;
+    c.out_buf_ = Connection::kNoBuffer;
+    c.out_ = nullptr;
+    try_finish_close(c);
+    return;
+  }
+  c.out_buf_ = out_free_[--out_free_len_];
+  out_owner_[c.out_buf_] = idx;
+  c.out_ = out_mem_ + std::size_t{opt_.output_bytes} * c.out_buf_;
+  c.state_ = Connection::State::Open;
+  bump(counters_.active);  // free_slot() takes it back
   c.close_after_write_ = c.abort_ = false;
   c.held_head_ = c.held_tail_ = Connection::kNoBuffer;
   c.held_off_ = c.held_count_ = 0;
   c.last_active_ns_ = now_ns_;
   c.partial_since_ns_ = 0;
   bump(counters_.accepted);
-  bump(counters_.active);
   handler_.on_open(c);
   arm_recv(c);
 }
@@ -496,7 +558,7 @@ void UringServer::drain_input(Connection& c) noexcept {
   }
   // A full input buffer the handler cannot consume although its output is drained: the message is
   // larger than input_bytes.
-  if (c.in_len_ == c.in_cap_ && c.out_len_ == c.out_sent_ && !c.closing()) {
+  if (c.in_len_ == c.in_cap_ && c.out_len_ == c.out_sent_ && out_notifs_[c.out_buf_] == 0 && !c.closing()) {
     bump(counters_.errors);
     c.abort_ = true;
   }
@@ -512,7 +574,8 @@ void UringServer::after_handler(Connection& c) noexcept {
   }
   // Backpressure: while replies cannot drain and the input buffer is half full, stop receiving (the
   // peer's TCP window closes); resume once the input is below a quarter or the output drained.
-  const bool output_stuck = c.out_len_ != c.out_sent_;
+  // Output pinned by zero-copy notifications counts as stuck: the handler has no room until they came.
+  const bool output_stuck = c.out_len_ != c.out_sent_ || out_notifs_[c.out_buf_] != 0;
   if (!c.recv_paused_ && (c.held_count_ != 0 || (output_stuck && c.in_len_ > c.in_cap_ / 2))) {
     c.recv_paused_ = true;
     if (c.recv_armed_) {
@@ -542,9 +605,17 @@ void UringServer::flush(Connection& c) noexcept {
     begin_close(c);
     return;
   }
-  io_uring_prep_send(s, static_cast<int>(c.index_), c.out_ + c.out_sent_, c.out_len_ - c.out_sent_, MSG_NOSIGNAL);
+  const std::uint32_t len = c.out_len_ - c.out_sent_;
+  // The completion's op (kSendZc or kSend) tells on_send_zc()/on_send() which kind it was.
+  if (zc_enabled_ && len >= opt_.send_zc_threshold) {
+    io_uring_prep_send_zc(s, static_cast<int>(c.index_), c.out_ + c.out_sent_, len, MSG_NOSIGNAL, zc_flags_);
+    io_uring_sqe_set_data64(s, encode_zc(c.index_, c.out_buf_));
+    bump(counters_.zc_sends);
+  } else {
+    io_uring_prep_send(s, static_cast<int>(c.index_), c.out_ + c.out_sent_, len, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(s, encode(kSend, c.index_));
+  }
   s->flags |= IOSQE_FIXED_FILE;
-  io_uring_sqe_set_data64(s, encode(kSend, c.index_));
   c.send_inflight_ = true;
 }
 
@@ -574,7 +645,60 @@ void UringServer::on_send(Connection& c, int res) noexcept {
     return;
   }
   bump(counters_.bytes_out, static_cast<std::uint64_t>(res));
+  if (static_cast<std::uint32_t>(res) < c.out_len_ - c.out_sent_) bump(counters_.partial_sends);
   c.out_sent_ += static_cast<std::uint32_t>(res);
+  reclaim_output(c);
+  drain_input(c);  // the handler may have been waiting for room; also flushes
+}
+
+void UringServer::on_send_zc(Connection& c, int res, std::uint32_t flags) noexcept {
+  // The result of a send_zc. IORING_CQE_F_MORE: a notification for the same user_data follows (also
+  // after some errors), and until it came the kernel may still read the bytes sent.
+  if ((flags & IORING_CQE_F_MORE) != 0) {
+    ++out_notifs_[c.out_buf_];
+    bump(counters_.zc_outstanding);
+  }
+  if (res == -EINVAL || res == -EOPNOTSUPP) {
+    // Refused before anything was sent. EINVAL while asking for usage reports: a 6.0/6.1 kernel has
+    // send_zc but not IORING_SEND_ZC_REPORT_USAGE, so try once more without it. Otherwise zero copy
+    // is not available (old kernel, a socket that does not support it): plain sends from now on.
+    if (res == -EINVAL && (zc_flags_ & IORING_SEND_ZC_REPORT_USAGE) != 0) {
+      zc_flags_ &= ~IORING_SEND_ZC_REPORT_USAGE;
+    } else {
+      zc_enabled_ = false;
+      bump(counters_.zc_fallbacks);
+    }
+    c.send_inflight_ = false;
+    if (c.state_ != Connection::State::Open) {
+      try_finish_close(c);
+      return;
+    }
+    flush(c);  // the same bytes again, now without the refused flag or as a plain send
+    return;
+  }
+  on_send(c, res);  // bytes accounted as for a plain send; reclaim_output() honours the notification
+}
+
+void UringServer::on_zc_notification(std::uint32_t buf, int res) noexcept {
+  if (buf >= out_count_ || out_notifs_[buf] == 0) return;  // cannot happen: counted per request
+  bump(counters_.zc_notifications);
+  counters_.zc_outstanding.store(counters_.zc_outstanding.load(std::memory_order_relaxed) - 1,
+                                 std::memory_order_relaxed);  // relaxed: see bump()
+  if ((static_cast<std::uint32_t>(res) & IORING_NOTIF_USAGE_ZC_COPIED) != 0) bump(counters_.zc_copied);
+  if (--out_notifs_[buf] != 0) return;
+  const std::uint32_t owner = out_owner_[buf];
+  if (owner == Connection::kNoBuffer) {  // parked by a closed connection: back to the pool
+    out_free_[out_free_len_++] = buf;
+    return;
+  }
+  Connection& c = conns_[owner];
+  if (c.state_ != Connection::State::Open) return;  // closing: free_slot() releases the buffer
+  reclaim_output(c);
+  drain_input(c);  // the handler may have been waiting for room; also flushes
+}
+
+void UringServer::reclaim_output(Connection& c) noexcept {
+  if (c.send_inflight_ || out_notifs_[c.out_buf_] != 0) return;  // the kernel may still read it
   if (c.out_sent_ == c.out_len_) {
     c.out_len_ = c.out_sent_ = 0;
   } else if (c.out_sent_ > c.out_cap_ / 2) {  // nothing in flight now: compact
@@ -582,7 +706,27 @@ void UringServer::on_send(Connection& c, int res) noexcept {
     c.out_len_ -= c.out_sent_;
     c.out_sent_ = 0;
   }
-  drain_input(c);  // the handler may have been waiting for room; also flushes
+}
+
+void UringServer::release_output(Connection& c) noexcept {
+  const std::uint32_t buf = c.out_buf_;
+  if (buf == Connection::kNoBuffer) return;
+  out_owner_[buf] = Connection::kNoBuffer;
+  if (out_notifs_[buf] == 0) out_free_[out_free_len_++] = buf;  // else parked until the last notification
+  c.out_buf_ = Connection::kNoBuffer;
+  c.out_ = nullptr;
+}
+
+void UringServer::free_slot(Connection& c) noexcept {
+  // The close_direct completed: no completion of this connection's requests can follow except zero-copy
+  // notifications, which name the output buffer, not the slot.
+  const bool accepted = c.out_buf_ != Connection::kNoBuffer;  // else refused at accept: never counted
+  release_output(c);
+  c.state_ = Connection::State::Free;
+  if (!accepted) return;
+  bump(counters_.closed);
+  counters_.active.store(counters_.active.load(std::memory_order_relaxed) - 1,
+                         std::memory_order_relaxed);  // relaxed: see bump()
 }
 
 void UringServer::begin_close(Connection& c) noexcept {

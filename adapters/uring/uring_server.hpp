@@ -22,6 +22,16 @@
 //    stay in their ring buffers (held, in order, not recycled) until the handler takes them; a paused
 //    connection holds at most what arrived before its cancel took effect, and a peer that never reads
 //    is closed by the idle timeout (nothing is received while paused), which releases them.
+//  - Replies of at least `send_zc_threshold` bytes (one send's worth: what is pending in the output
+//    buffer) go out with IORING_OP_SEND_ZC, smaller ones with a plain send. A zero-copy send completes
+//    twice: the result (IORING_CQE_F_MORE when a notification follows), then the notification
+//    (IORING_CQE_F_NOTIF) once the kernel no longer reads the pages. Until then the sent bytes stay
+//    untouched: the output buffer is neither compacted nor rewound, more bytes may be appended and
+//    sent behind them. Output buffers are therefore not tied to a connection slot: a connection that
+//    closes with notifications outstanding leaves its buffer parked (the slot itself is reusable at
+//    once) and takes a spare one on its next accept; the parked buffer returns to the pool with its
+//    last notification. A kernel without SEND_ZC (probe at start(), or EINVAL/EOPNOTSUPP on a
+//    request) falls back to plain sends for good, counted in `zc_fallbacks`.
 //  - Timeouts: idle (no bytes received for idle_timeout) and header/request (an incomplete message
 //    pending for header_timeout: slowloris). Checked on a tick, not per message.
 //  - Closing cancels every request on the descriptor, waits for their completions, then closes the
@@ -47,6 +57,18 @@ struct io_uring_sqe;
 
 namespace hypergate::uring {
 
+/// Default ServerOptions::send_zc_threshold: 0, zero copy off. Measured with `echo_bench`
+/// (echo/uring_send vs echo/uring_send_zc, one reply = one send of 1/4/16/64 KiB, over loopback, 3 runs
+/// of 5 repetitions on the 2-core development machine, kernel 6.18): with 16 connections send_zc moved
+/// 0.72-0.92x the messages of a plain send at every size in every run; with one connection (latency
+/// bound) the two were within the noise (0.93-1.13x). Every notification reported
+/// IORING_NOTIF_USAGE_ZC_COPIED: on loopback the kernel copies anyway, so zero copy only adds the
+/// page pinning and the second completion. No size was found where it wins here, hence off. On a real
+/// NIC with scatter-gather, measure again (`scripts/bench.sh echo --benchmark_filter=uring_send`)
+/// and set `send_zc_threshold` per adapter; zc_copied in the adapter's details tells whether the
+/// kernel really avoided the copy.
+inline constexpr std::uint32_t kDefaultSendZcThreshold = 0;
+
 struct ServerOptions {
   std::string host = "0.0.0.0";       ///< IPv4/IPv6 literal or a name
   std::uint16_t port = 0;             ///< 0 = ephemeral (see UringServer::port())
@@ -59,6 +81,16 @@ struct ServerOptions {
   std::uint32_t input_bytes = 64 * 1024;   ///< per-connection buffer for partial messages
   std::uint32_t output_bytes = 64 * 1024;  ///< per-connection buffer for replies
   int backlog = 4096;
+  /// Replies of at least this many bytes are sent with send_zc (zero copy); 0 = never. The default is
+  /// kDefaultSendZcThreshold (see there for the measurement behind it).
+  std::uint32_t send_zc_threshold = kDefaultSendZcThreshold;
+  /// Output buffers kept beyond max_connections for connections that closed with zero-copy
+  /// notifications outstanding (their buffer is still read by the kernel). 0 with send_zc_threshold 0.
+  /// When none is free an accepted connection is closed at once and counted as `rejected`.
+  std::uint32_t spare_output_buffers = 256;
+  /// For tests: OR-ed into the zc_flags of every send_zc. An unknown bit makes the kernel refuse the
+  /// request with EINVAL, which exercises the permanent fallback to plain sends.
+  std::uint32_t send_zc_extra_flags = 0;
   /// SO_REUSEPORT: on for per-worker listeners sharing one port; off for a single listener (admin)
   /// that must fail loudly when another process already holds the port.
   bool reuse_port = true;
@@ -74,6 +106,12 @@ struct ServerStats {
   std::uint64_t bytes_out = 0;
   std::uint64_t timeouts = 0;  ///< connections closed by the idle or header timeout
   std::uint64_t errors = 0;    ///< resets, send failures, overflows
+  std::uint64_t partial_sends = 0;     ///< sends (plain or zero copy) that took fewer bytes than offered
+  std::uint64_t zc_sends = 0;          ///< send_zc requests submitted
+  std::uint64_t zc_notifications = 0;  ///< their notifications (== zc_sends once all completed, minus refused ones)
+  std::uint64_t zc_copied = 0;         ///< notifications saying the kernel copied after all (loopback does)
+  std::uint64_t zc_fallbacks = 0;      ///< zero copy refused by the kernel (probe or EINVAL/EOPNOTSUPP): plain sends from then on
+  std::uint64_t zc_outstanding = 0;    ///< notifications still awaited now
 };
 
 class UringServer;
@@ -82,9 +120,10 @@ class UringServer;
 class Connection {
  public:
   [[nodiscard]] std::uint32_t index() const noexcept { return index_; }
-  /// Appends `bytes` to the output buffer; false (nothing written) when they do not fit.
+  /// Appends `bytes` to the output buffer; false (nothing written) when they do not fit or the
+  /// connection is closed (a closed connection has no output buffer).
   bool write(std::string_view bytes) noexcept;
-  [[nodiscard]] std::size_t write_room() const noexcept { return out_cap_ - out_len_; }
+  [[nodiscard]] std::size_t write_room() const noexcept { return out_ == nullptr ? 0 : out_cap_ - out_len_; }
   /// Sends what is buffered, then closes.
   void close_after_write() noexcept { close_after_write_ = true; }
   /// Closes without sending what is still buffered.
@@ -102,6 +141,7 @@ class Connection {
   std::uint32_t out_sent_ = 0;
   std::uint32_t out_cap_ = 0;
   std::uint32_t index_ = 0;
+  std::uint32_t out_buf_ = kNoBuffer;  // output buffer id (UringServer::out_notifs_), kNoBuffer = none
   std::uint64_t last_active_ns_ = 0;
   std::uint64_t partial_since_ns_ = 0;  // 0 = no incomplete message pending
   // Receive buffers held back (not recycled) while the input buffer is full: a FIFO linked through
@@ -171,13 +211,20 @@ class UringServer {
  private:
   struct Counters {
     std::atomic<std::uint64_t> accepted{0}, rejected{0}, closed{0}, active{0}, bytes_in{0}, bytes_out{0},
-        timeouts{0}, errors{0};
+        timeouts{0}, errors{0}, partial_sends{0}, zc_sends{0}, zc_notifications{0}, zc_copied{0},
+        zc_fallbacks{0}, zc_outstanding{0};
   };
   void arm_accept() noexcept;
   void arm_recv(Connection& c) noexcept;
   void on_accept(int res, std::uint32_t flags) noexcept;
   void on_recv(Connection& c, int res, std::uint32_t flags) noexcept;
   void on_send(Connection& c, int res) noexcept;
+  void on_send_zc(Connection& c, int res, std::uint32_t flags) noexcept;
+  void on_zc_notification(std::uint32_t buf, int res) noexcept;
+  /// Rewinds or compacts the output buffer when nothing reads it (no send, no notification pending).
+  void reclaim_output(Connection& c) noexcept;
+  void release_output(Connection& c) noexcept;
+  void free_slot(Connection& c) noexcept;
   /// Returns true when the buffer was held (not to be recycled now).
   bool deliver(Connection& c, std::uint16_t bid, char* data, std::uint32_t len) noexcept;
   void hold(Connection& c, std::uint16_t bid, std::uint32_t off, std::uint32_t len) noexcept;
@@ -203,8 +250,17 @@ class UringServer {
   std::size_t buf_ring_bytes_ = 0;
   char* buffers_ = nullptr;
   std::size_t buffers_bytes_ = 0;
-  char* conn_mem_ = nullptr;
+  char* conn_mem_ = nullptr;  // input buffers, one per slot
   std::size_t conn_mem_bytes_ = 0;
+  char* out_mem_ = nullptr;   // output buffers: max_connections + spare, handed out from out_free_
+  std::size_t out_mem_bytes_ = 0;
+  std::uint32_t out_count_ = 0;
+  std::unique_ptr<std::uint32_t[]> out_free_;    // stack of free output buffer ids
+  std::uint32_t out_free_len_ = 0;
+  std::unique_ptr<std::uint32_t[]> out_notifs_;  // per output buffer: zc notifications outstanding
+  std::unique_ptr<std::uint32_t[]> out_owner_;   // per output buffer: connection slot, or kNoBuffer (parked/free)
+  bool zc_enabled_ = false;      // threshold set and the kernel takes send_zc
+  std::uint32_t zc_flags_ = 0;   // zc_flags for send_zc (REPORT_USAGE while the kernel accepts it)
   std::unique_ptr<Connection[]> conns_;
   std::unique_ptr<std::uint32_t[]> held_next_;  // per buffer id: next held buffer of the same connection
   std::unique_ptr<std::uint32_t[]> held_len_;   // per buffer id: bytes received into it

@@ -5,6 +5,12 @@
 //   echo/uring/conns:N   UringServer + EchoHandler on a thread pinned to core 0
 //   echo/epoll/conns:N   EpollEchoServer on a thread pinned to core 0
 //
+// Reply size, plain send against send_zc (the measurement behind kDefaultSendZcThreshold):
+//   echo/uring_send/size:S/conns:N      UringServer, send_zc_threshold 0 (every reply a plain send)
+//   echo/uring_send_zc/size:S/conns:N   the same with send_zc_threshold 1 (every reply a send_zc)
+// The handler answers each complete S-byte message with one S-byte write, so every reply is one send
+// of exactly S bytes; S = 1, 4, 16, 64 KiB. bytes_per_second counts echoed bytes.
+//
 // Client: the benchmark thread (scripts/bench.sh pins it to the last core). N non-blocking sockets
 // on one epoll instance; each connection keeps exactly one 64-byte message in flight: when its echo
 // is complete (all 64 bytes back and equal to what was sent) the next message goes out. One
@@ -16,6 +22,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/epoll.h>
@@ -29,7 +36,9 @@
 #include <cstring>
 #include <future>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -98,9 +107,9 @@ struct ClientConn {
   std::uint8_t seq = 0;   // first byte of the message in flight
 };
 
-/// Drives `connections` ping-pong clients against 127.0.0.1:port inside the benchmark loop.
-void run_clients(benchmark::State& state, std::uint16_t port) {
-  const auto n = static_cast<std::size_t>(state.range(0));
+/// Drives `connections` ping-pong clients of `message`-byte messages against 127.0.0.1:port inside
+/// the benchmark loop.
+void run_clients(benchmark::State& state, std::uint16_t port, std::size_t n, std::size_t message = kMessage) {
   std::vector<ClientConn> conns(n);
   const int ep = epoll_create1(EPOLL_CLOEXEC);
   bool ok = ep >= 0;
@@ -124,12 +133,26 @@ void run_clients(benchmark::State& state, std::uint16_t port) {
     ev.data.u64 = i;
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) ok = false;
   }
-  std::array<char, kMessage> out{};
-  std::array<char, 4096> in{};
+  std::vector<char> out(message);
+  std::vector<char> in(std::max<std::size_t>(message, 4096));
   auto send_ping = [&](ClientConn& c) {
     std::memset(out.data(), static_cast<char>(c.seq), out.size());
     c.got = 0;
-    return send(c.fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(out.size());
+    // The echo of the previous message was read completely, so the server reads this one: a short
+    // send (socket buffer) only has to wait for it.
+    std::size_t sent = 0;
+    while (sent < out.size()) {
+      const ssize_t w = send(c.fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w > 0) {
+        sent += static_cast<std::size_t>(w);
+      } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        pollfd p{c.fd, POLLOUT, 0};
+        if (poll(&p, 1, kWaitMs) <= 0) return false;
+      } else {
+        return false;
+      }
+    }
+    return true;
   };
   for (std::size_t i = 0; ok && i < n; ++i) ok = send_ping(conns[i]);
   if (!ok) state.SkipWithError("client setup failed");
@@ -146,7 +169,7 @@ void run_clients(benchmark::State& state, std::uint16_t port) {
     }
     for (int e = 0; e < ready; ++e) {
       ClientConn& c = conns[events[static_cast<std::size_t>(e)].data.u64];
-      const ssize_t r = recv(c.fd, in.data(), kMessage - c.got, MSG_DONTWAIT);
+      const ssize_t r = recv(c.fd, in.data(), std::min(message - c.got, in.size()), MSG_DONTWAIT);
       if (r <= 0) {
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
         state.SkipWithError("connection closed by the server");
@@ -159,7 +182,7 @@ void run_clients(benchmark::State& state, std::uint16_t port) {
         break;
       }
       c.got += static_cast<std::uint32_t>(r);
-      if (c.got == kMessage) {
+      if (c.got == message) {
         ++echoed;
         ++c.seq;
         if (!send_ping(c)) {
@@ -171,6 +194,7 @@ void run_clients(benchmark::State& state, std::uint16_t port) {
     }
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(echoed));
+  state.SetBytesProcessed(static_cast<std::int64_t>(echoed * message));
   state.counters["connections"] = static_cast<double>(n);
   for (auto& c : conns) {
     if (c.fd >= 0) close(c.fd);
@@ -190,7 +214,7 @@ void BM_echo_uring(benchmark::State& state) {
     }
     return;
   }
-  run_clients(state, t.port());
+  run_clients(state, t.port(), static_cast<std::size_t>(state.range(0)));
 }
 
 void BM_echo_epoll(benchmark::State& state) {
@@ -204,11 +228,65 @@ void BM_echo_epoll(benchmark::State& state) {
     }
     return;
   }
-  run_clients(state, t.port());
+  run_clients(state, t.port(), static_cast<std::size_t>(state.range(0)));
+}
+
+/// Answers every complete `size`-byte message with one write of it: one send of exactly `size` bytes.
+class FixedSizeEchoHandler final : public uring::ConnectionHandler {
+ public:
+  explicit FixedSizeEchoHandler(std::size_t size) : size_(size) {}
+  std::size_t on_data(uring::Connection& c, std::span<char> data) noexcept override {
+    std::size_t used = 0;
+    while (data.size() - used >= size_ && c.write(std::string_view(data.data() + used, size_))) used += size_;
+    return used;
+  }
+
+ private:
+  std::size_t size_;
+};
+
+/// range(0) = reply size, range(1) = connections; `threshold` = send_zc_threshold.
+void echo_reply_size(benchmark::State& state, std::uint32_t threshold) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  const auto conns = static_cast<std::uint32_t>(state.range(1));
+  auto o = bench_options(conns);
+  o.send_zc_threshold = threshold;
+  o.buffer_size = 16 * 1024;
+  o.buffer_count = 1024;
+  o.input_bytes = static_cast<std::uint32_t>(std::max<std::size_t>(4 * size, 2 * o.buffer_size));
+  o.output_bytes = static_cast<std::uint32_t>(2 * size);
+  FixedSizeEchoHandler handler(size);
+  uring::UringServer server(o, handler);
+  ServerThread t([&] { return server.start().ok() ? server.port() : std::uint16_t{0}; },
+                 [&](const std::atomic<bool>& stop) { server.run(stop); }, [&] { server.stop(); });
+  if (t.port() == 0) {
+    state.SkipWithError("io_uring server did not start");
+    for (auto _ : state) {
+    }
+    return;
+  }
+  run_clients(state, t.port(), conns, size);
+  const uring::ServerStats s = server.stats();  // relaxed counters: a late reading is fine here
+  state.counters["zc_sends"] = static_cast<double>(s.zc_sends);
+  state.counters["zc_copied"] = static_cast<double>(s.zc_copied);
+  state.counters["zc_fallbacks"] = static_cast<double>(s.zc_fallbacks);
+}
+
+void BM_echo_uring_send(benchmark::State& state) { echo_reply_size(state, 0); }
+void BM_echo_uring_send_zc(benchmark::State& state) { echo_reply_size(state, 1); }
+
+void reply_sizes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"size", "conns"});
+  for (const int conns : {1, 16}) {
+    for (const int size : {1024, 4096, 16384, 65536}) b->Args({size, conns});
+  }
+  b->UseRealTime()->MinTime(0.5);
 }
 
 }  // namespace
 
+BENCHMARK(BM_echo_uring_send)->Name("echo/uring_send")->Apply(reply_sizes);
+BENCHMARK(BM_echo_uring_send_zc)->Name("echo/uring_send_zc")->Apply(reply_sizes);
 BENCHMARK(BM_echo_uring)->Name("echo/uring")->ArgName("conns")->Arg(1)->Arg(64)->Arg(512)->UseRealTime()->MinTime(0.5);
 BENCHMARK(BM_echo_epoll)->Name("echo/epoll")->ArgName("conns")->Arg(1)->Arg(64)->Arg(512)->UseRealTime()->MinTime(0.5);
 

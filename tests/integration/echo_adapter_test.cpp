@@ -62,6 +62,19 @@ TEST(EchoAdapter, ConfigCheckKnowsTheEchoType) {
       << bad;
 }
 
+TEST(EchoAdapter, ConfigCheckKnowsSendZcThreshold) {
+  Gateway gw;
+  std::string out;
+  EXPECT_EQ(run_shell(kGatewayBinary + " config check " + gw.config() + " --set source.echo.send_zc_threshold=16384 2>&1", &out),
+            0)
+      << out;
+  std::string bad;
+  EXPECT_EQ(run_shell(kGatewayBinary + " config check " + gw.config() + " --set source.echo.send_zc_threshold=-1 2>&1", &bad),
+            2)
+      << bad;
+  EXPECT_NE(bad.find("send_zc_threshold"), std::string::npos) << bad;
+}
+
 TEST(EchoAdapter, EchoesThousandMessagesOnTenConnectionsAndExitsOnSigterm) {
   Gateway gw;
   ASSERT_TRUE(gw.start()) << "gateway did not start: " << gw.log();
