@@ -202,33 +202,34 @@ void run_clients(benchmark::State& state, std::uint16_t port, std::size_t n, std
   if (ep >= 0) close(ep);
 }
 
-void BM_echo_uring(benchmark::State& state) {
-  const auto o = bench_options(static_cast<std::uint32_t>(state.range(0)));
-  uring::EchoHandler handler;
-  uring::UringServer server(o, handler);
+/// Runs `server` (UringServer or EpollEchoServer) on the server core and `clients(port)` on this
+/// thread; a server that does not start skips the benchmark with `what`.
+template <class Server, class Clients>
+void with_server(benchmark::State& state, Server& server, const char* what, Clients&& clients) {
   ServerThread t([&] { return server.start().ok() ? server.port() : std::uint16_t{0}; },
                  [&](const std::atomic<bool>& stop) { server.run(stop); }, [&] { server.stop(); });
   if (t.port() == 0) {
-    state.SkipWithError("io_uring server did not start");
+    state.SkipWithError(what);
     for (auto _ : state) {
     }
     return;
   }
-  run_clients(state, t.port(), static_cast<std::size_t>(state.range(0)));
+  clients(t.port());
+}
+
+void BM_echo_uring(benchmark::State& state) {
+  const auto o = bench_options(static_cast<std::uint32_t>(state.range(0)));
+  uring::EchoHandler handler;
+  uring::UringServer server(o, handler);
+  with_server(state, server, "io_uring server did not start",
+              [&](std::uint16_t port) { run_clients(state, port, static_cast<std::size_t>(state.range(0))); });
 }
 
 void BM_echo_epoll(benchmark::State& state) {
   const auto o = bench_options(static_cast<std::uint32_t>(state.range(0)));
   uring::EpollEchoServer server(o);
-  ServerThread t([&] { return server.start().ok() ? server.port() : std::uint16_t{0}; },
-                 [&](const std::atomic<bool>& stop) { server.run(stop); }, [&] { server.stop(); });
-  if (t.port() == 0) {
-    state.SkipWithError("epoll server did not start");
-    for (auto _ : state) {
-    }
-    return;
-  }
-  run_clients(state, t.port(), static_cast<std::size_t>(state.range(0)));
+  with_server(state, server, "epoll server did not start",
+              [&](std::uint16_t port) { run_clients(state, port, static_cast<std::size_t>(state.range(0))); });
 }
 
 /// Answers every complete `size`-byte message with one write of it: one send of exactly `size` bytes.
@@ -257,19 +258,13 @@ void echo_reply_size(benchmark::State& state, std::uint32_t threshold) {
   o.output_bytes = static_cast<std::uint32_t>(2 * size);
   FixedSizeEchoHandler handler(size);
   uring::UringServer server(o, handler);
-  ServerThread t([&] { return server.start().ok() ? server.port() : std::uint16_t{0}; },
-                 [&](const std::atomic<bool>& stop) { server.run(stop); }, [&] { server.stop(); });
-  if (t.port() == 0) {
-    state.SkipWithError("io_uring server did not start");
-    for (auto _ : state) {
-    }
-    return;
-  }
-  run_clients(state, t.port(), conns, size);
-  const uring::ServerStats s = server.stats();  // relaxed counters: a late reading is fine here
-  state.counters["zc_sends"] = static_cast<double>(s.zc_sends);
-  state.counters["zc_copied"] = static_cast<double>(s.zc_copied);
-  state.counters["zc_fallbacks"] = static_cast<double>(s.zc_fallbacks);
+  with_server(state, server, "io_uring server did not start", [&](std::uint16_t port) {
+    run_clients(state, port, conns, size);
+    const uring::ServerStats s = server.stats();  // relaxed counters: a late reading is fine here
+    state.counters["zc_sends"] = static_cast<double>(s.zc_sends);
+    state.counters["zc_copied"] = static_cast<double>(s.zc_copied);
+    state.counters["zc_fallbacks"] = static_cast<double>(s.zc_fallbacks);
+  });
 }
 
 void BM_echo_uring_send(benchmark::State& state) { echo_reply_size(state, 0); }

@@ -20,35 +20,14 @@
 #include "uring/uring_server.hpp"
 
 #include "loopback.hpp"
+#include "uring_test_server.hpp"
 
 namespace hypergate::uring {
 namespace {
 
 using namespace std::chrono_literals;
 using namespace hypergate::test;
-
-/// Sends `msg` and reads the echo concurrently (poll), as a real echo client must for big messages.
-std::string echo_round_trip(int fd, const std::string& msg) {
-  std::string got;
-  got.reserve(msg.size());
-  std::size_t sent = 0;
-  char buf[65536];
-  while (got.size() < msg.size()) {
-    pollfd p{fd, static_cast<short>(POLLIN | (sent < msg.size() ? POLLOUT : 0)), 0};
-    if (poll(&p, 1, 5000) <= 0) break;
-    if ((p.revents & POLLOUT) != 0 && sent < msg.size()) {
-      const ssize_t w = send(fd, msg.data() + sent, std::min<std::size_t>(msg.size() - sent, 65536),
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (w > 0) sent += static_cast<std::size_t>(w);
-    }
-    if ((p.revents & POLLIN) != 0) {
-      const ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-      if (r == 0) break;
-      if (r > 0) got.append(buf, static_cast<std::size_t>(r));
-    }
-  }
-  return got;
-}
+using namespace hypergate::uring::test;
 
 /// True when the peer closed the connection (EOF or reset) within `limit`.
 bool closed_within(int fd, std::chrono::milliseconds limit) {
@@ -57,54 +36,6 @@ bool closed_within(int fd, std::chrono::milliseconds limit) {
   char c;
   return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
 }
-
-/// A UringServer on its own thread. The ring is created, run and torn down on that thread, as the
-/// server's contract asks: io_uring notifies the ring's creator when the ring is torn down, and that
-/// notification interrupts a blocking socket call with a timeout (EINTR) in whichever thread it is.
-class RunningServer {
- public:
-  RunningServer(ServerOptions o, ConnectionHandler& handler) : server_(std::move(o), handler) {
-    std::promise<void> ready;
-    auto started = ready.get_future();
-    thread_ = std::thread([this, &ready] {
-      auto r = server_.start();
-      ok_ = r.ok();
-      if (!ok_) error_ = r.error().message;
-      ready.set_value();
-      if (ok_) server_.run(stop_);
-      server_.stop();
-    });
-    started.wait();
-  }
-  ~RunningServer() {
-    stop_.store(true, std::memory_order_release);  // release: pairs with the acquire-load in run()
-    thread_.join();
-  }
-  bool ok() const { return ok_; }
-  const std::string& error() const { return error_; }
-  std::uint16_t port() const { return server_.port(); }
-  ServerStats stats() const { return server_.stats(); }
-
- private:
-  UringServer server_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  bool ok_ = false;  // written before ready.set_value(), read after started.wait()
-  std::string error_;
-};
-
-class RunningEcho {
- public:
-  explicit RunningEcho(ServerOptions o) : server_(std::move(o), handler_) {}
-  bool ok() const { return server_.ok(); }
-  const std::string& error() const { return server_.error(); }
-  std::uint16_t port() const { return server_.port(); }
-  ServerStats stats() const { return server_.stats(); }
-
- private:
-  EchoHandler handler_;
-  RunningServer server_;
-};
 
 ServerOptions local(std::uint32_t max_connections = 256) {
   ServerOptions o;

@@ -22,58 +22,25 @@
 #include "uring/uring_server.hpp"
 
 #include "loopback.hpp"
+#include "uring_test_server.hpp"
 
 namespace hypergate::uring {
 namespace {
 
 using namespace std::chrono_literals;
 using namespace hypergate::test;
+using namespace hypergate::uring::test;
 
-/// The echo server on its own thread: created, run and torn down there (UringServer's contract).
-class ZcEcho {
- public:
-  explicit ZcEcho(ServerOptions o) : server_(std::move(o), handler_) {
-    std::promise<void> ready;
-    auto started = ready.get_future();
-    thread_ = std::thread([this, &ready] {
-      auto r = server_.start();
-      ok_ = r.ok();
-      if (!ok_) error_ = r.error().message;
-      ready.set_value();
-      if (ok_) server_.run(stop_);
-      server_.stop();
-    });
-    started.wait();
+/// Waits until every zero-copy notification came and `active` connections remain.
+ServerStats settle(const RunningEcho& echo, std::uint64_t active = 0) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  ServerStats s = echo.stats();
+  while ((s.zc_outstanding != 0 || s.active != active) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+    s = echo.stats();
   }
-  ~ZcEcho() { stop(); }
-  void stop() {
-    if (!thread_.joinable()) return;
-    stop_.store(true, std::memory_order_release);  // release: pairs with the acquire-load in run()
-    thread_.join();
-  }
-  bool ok() const { return ok_; }
-  const std::string& error() const { return error_; }
-  std::uint16_t port() const { return server_.port(); }
-  ServerStats stats() const { return server_.stats(); }
-  /// Waits until every notification came and `active` connections remain.
-  ServerStats settle(std::uint64_t active = 0) const {
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    ServerStats s = stats();
-    while ((s.zc_outstanding != 0 || s.active != active) && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(5ms);
-      s = stats();
-    }
-    return s;
-  }
-
- private:
-  EchoHandler handler_;
-  UringServer server_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  bool ok_ = false;  // written before ready.set_value(), read after started.wait()
-  std::string error_;
-};
+  return s;
+}
 
 ServerOptions zc_options(std::uint32_t threshold) {
   ServerOptions o;
@@ -93,35 +60,9 @@ std::string pattern(std::size_t n, std::size_t seed) {
   return s;
 }
 
-/// Sends `msg` and reads the echo at the same time. `read_pause` > 0 makes a slow reader: it reads
-/// at most `read_chunk` bytes, then sleeps, so the server's sends fill the socket and come back short.
-std::string round_trip(int fd, const std::string& msg, std::chrono::microseconds read_pause = 0us,
-                       std::size_t read_chunk = 65536) {
-  std::string got;
-  got.reserve(msg.size());
-  std::size_t sent = 0;
-  std::vector<char> buf(read_chunk);
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (got.size() < msg.size() && std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, static_cast<short>(POLLIN | (sent < msg.size() ? POLLOUT : 0)), 0};
-    if (poll(&p, 1, 5000) <= 0) break;
-    if ((p.revents & POLLOUT) != 0 && sent < msg.size()) {
-      const ssize_t w = send(fd, msg.data() + sent, std::min<std::size_t>(msg.size() - sent, 256 * 1024),
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (w > 0) sent += static_cast<std::size_t>(w);
-    }
-    if ((p.revents & POLLIN) != 0) {
-      const ssize_t r = recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
-      if (r == 0) break;
-      if (r > 0) got.append(buf.data(), static_cast<std::size_t>(r));
-      if (read_pause.count() != 0) std::this_thread::sleep_for(read_pause);
-    }
-  }
-  return got;
-}
 
 TEST(UringSendZc, EchoesEverySizeExactlyAndEverySendIsNotified) {
-  ZcEcho echo(zc_options(4096));
+  RunningEcho echo(zc_options(4096));
   ASSERT_TRUE(echo.ok()) << echo.error();
   const int fd = connect_to(echo.port());
   ASSERT_GE(fd, 0);
@@ -131,7 +72,7 @@ TEST(UringSendZc, EchoesEverySizeExactlyAndEverySendIsNotified) {
   std::size_t seed = 0;
   for (const std::size_t n : sizes) {
     const std::string msg = pattern(n, ++seed);
-    const std::string got = round_trip(fd, msg);
+    const std::string got = echo_round_trip(fd, msg);
     ASSERT_EQ(got.size(), msg.size()) << "size " << n;
     ASSERT_TRUE(got == msg) << "echo of " << n << " bytes differs";
   }
@@ -139,7 +80,7 @@ TEST(UringSendZc, EchoesEverySizeExactlyAndEverySendIsNotified) {
   ASSERT_TRUE(send_all(fd, "small"));
   EXPECT_EQ(recv_exactly(fd, 5), "small");
   close(fd);
-  const ServerStats s = echo.settle();
+  const ServerStats s = settle(echo);
   EXPECT_GT(s.zc_sends, 0u);
   EXPECT_EQ(s.zc_notifications, s.zc_sends);
   EXPECT_EQ(s.zc_outstanding, 0u);
@@ -152,25 +93,25 @@ TEST(UringSendZc, EchoesEverySizeExactlyAndEverySendIsNotified) {
 }
 
 TEST(UringSendZc, SlowReaderForcesPartialSendsAndTheEchoStaysExact) {
-  ZcEcho echo(zc_options(1024));
+  RunningEcho echo(zc_options(1024));
   ASSERT_TRUE(echo.ok()) << echo.error();
   const int fd = connect_to(echo.port());
   ASSERT_GE(fd, 0);
   const int small = 16 * 1024;  // a small receive window: the server's 64 KiB sends cannot fit
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
   const std::string msg = pattern(4 << 20, 77);
-  const std::string got = round_trip(fd, msg, 200us, 4096);
+  const std::string got = echo_round_trip(fd, msg, 200us, 4096);
   ASSERT_EQ(got.size(), msg.size());
   EXPECT_TRUE(got == msg);
   close(fd);
-  const ServerStats s = echo.settle();
+  const ServerStats s = settle(echo);
   EXPECT_GT(s.partial_sends, 0u);
   EXPECT_GT(s.zc_sends, 0u);
   EXPECT_EQ(s.zc_notifications, s.zc_sends);
 }
 
 TEST(UringSendZc, ManyConnectionsInterleaved) {
-  ZcEcho echo(zc_options(2048));
+  RunningEcho echo(zc_options(2048));
   ASSERT_TRUE(echo.ok()) << echo.error();
   constexpr int kConns = 8;
   std::vector<std::thread> clients;
@@ -182,7 +123,7 @@ TEST(UringSendZc, ManyConnectionsInterleaved) {
       bool all = true;
       for (int m = 0; m < 6 && all; ++m) {
         const std::string msg = pattern(static_cast<std::size_t>(1000 + (c * 7 + m) * 90'001), c * 100 + m);
-        all = round_trip(fd, msg) == msg;
+        all = echo_round_trip(fd, msg) == msg;
       }
       close(fd);
       if (all) exact.fetch_add(1, std::memory_order_relaxed);  // relaxed: read after join()
@@ -190,21 +131,21 @@ TEST(UringSendZc, ManyConnectionsInterleaved) {
   }
   for (auto& t : clients) t.join();
   EXPECT_EQ(exact.load(std::memory_order_relaxed), kConns);
-  const ServerStats s = echo.settle();
+  const ServerStats s = settle(echo);
   EXPECT_GT(s.zc_sends, 0u);
   EXPECT_EQ(s.zc_notifications, s.zc_sends);
   EXPECT_EQ(s.closed, static_cast<std::uint64_t>(kConns));
 }
 
 TEST(UringSendZc, ThresholdZeroNeverSendsZeroCopy) {
-  ZcEcho echo(zc_options(0));
+  RunningEcho echo(zc_options(0));
   ASSERT_TRUE(echo.ok()) << echo.error();
   const int fd = connect_to(echo.port());
   ASSERT_GE(fd, 0);
   const std::string msg = pattern(2 << 20, 5);
-  EXPECT_TRUE(round_trip(fd, msg) == msg);
+  EXPECT_TRUE(echo_round_trip(fd, msg) == msg);
   close(fd);
-  const ServerStats s = echo.settle();
+  const ServerStats s = settle(echo);
   EXPECT_EQ(s.zc_sends, 0u);
   EXPECT_EQ(s.zc_notifications, 0u);
   EXPECT_EQ(s.zc_fallbacks, 0u);
@@ -212,28 +153,28 @@ TEST(UringSendZc, ThresholdZeroNeverSendsZeroCopy) {
 }
 
 TEST(UringSendZc, ThresholdAboveTheReplySizeNeverSendsZeroCopy) {
-  ZcEcho echo(zc_options(1 << 20));  // larger than output_bytes: no send can reach it
+  RunningEcho echo(zc_options(1 << 20));  // larger than output_bytes: no send can reach it
   ASSERT_TRUE(echo.ok()) << echo.error();
   const int fd = connect_to(echo.port());
   const std::string msg = pattern(1 << 20, 6);
-  EXPECT_TRUE(round_trip(fd, msg) == msg);
+  EXPECT_TRUE(echo_round_trip(fd, msg) == msg);
   close(fd);
-  EXPECT_EQ(echo.settle().zc_sends, 0u);
+  EXPECT_EQ(settle(echo).zc_sends, 0u);
 }
 
 TEST(UringSendZc, KernelRefusalFallsBackToPlainSendsForGood) {
   ServerOptions o = zc_options(1024);
   o.send_zc_extra_flags = 1u << 15;  // a zc flag no kernel knows: the request fails with EINVAL
-  ZcEcho echo(o);
+  RunningEcho echo(o);
   ASSERT_TRUE(echo.ok()) << echo.error();
   const int fd = connect_to(echo.port());
   ASSERT_GE(fd, 0);
   for (int round = 0; round < 3; ++round) {
     const std::string msg = pattern(1 << 20, 40 + round);
-    ASSERT_TRUE(round_trip(fd, msg) == msg) << round;
+    ASSERT_TRUE(echo_round_trip(fd, msg) == msg) << round;
   }
   close(fd);
-  const ServerStats s = echo.settle();
+  const ServerStats s = settle(echo);
   EXPECT_EQ(s.zc_fallbacks, 1u);   // once, then never again
   EXPECT_EQ(s.zc_sends, 2u);       // with the usage report, then without it: both refused
   EXPECT_EQ(s.zc_outstanding, 0u);  // a refused request may still be notified (the kernel decides)
@@ -245,7 +186,7 @@ TEST(UringSendZc, ClosingWithNotificationsOutstandingIsClean) {
   ServerOptions o = zc_options(1024);
   o.max_connections = 8;
   o.spare_output_buffers = 4;
-  ZcEcho echo(o);
+  RunningEcho echo(o);
   ASSERT_TRUE(echo.ok()) << echo.error();
   // Each client sends far more than it reads, then closes (half of them with a reset): the server is
   // mid-send or waiting for notifications on most of them.
@@ -266,7 +207,7 @@ TEST(UringSendZc, ClosingWithNotificationsOutstandingIsClean) {
     }
     close(fd);
   }
-  const ServerStats s = echo.settle();
+  const ServerStats s = settle(echo);
   EXPECT_EQ(s.active, 0u);
   EXPECT_EQ(s.zc_outstanding, 0u);
   EXPECT_GT(s.zc_sends, 0u);
@@ -283,10 +224,10 @@ TEST(UringSendZc, ClosingWithNotificationsOutstandingIsClean) {
   }
   for (std::size_t i = 0; i < fds.size(); ++i) {
     const std::string msg = pattern(200'000, 900 + i);
-    EXPECT_TRUE(round_trip(fds[i], msg) == msg) << i;
+    EXPECT_TRUE(echo_round_trip(fds[i], msg) == msg) << i;
   }
   for (int fd : fds) close(fd);
-  const ServerStats end = echo.settle();
+  const ServerStats end = settle(echo);
   EXPECT_EQ(end.accepted, s.accepted + o.max_connections);
   EXPECT_EQ(end.closed, end.accepted);
   EXPECT_EQ(end.rejected, refused);
@@ -295,7 +236,7 @@ TEST(UringSendZc, ClosingWithNotificationsOutstandingIsClean) {
 TEST(UringSendZc, StoppingWithNotificationsOutstandingIsClean) {
   // Clients that never read: the server's zero-copy sends sit in full sockets when it stops.
   for (int round = 0; round < 5; ++round) {
-    ZcEcho echo(zc_options(1024));
+    RunningEcho echo(zc_options(1024));
     ASSERT_TRUE(echo.ok()) << echo.error();
     std::vector<int> fds;
     for (int c = 0; c < 4; ++c) {
