@@ -12,7 +12,7 @@
 namespace hypergate::market {
 
 namespace {
-// Keeps 2 * max_orders (the index capacity) inside 32 bits and the pool index below kNoOrder.
+// Keeps 2 * max_orders (the index capacity) inside 32 bits.
 constexpr std::uint32_t kMaxOrdersLimit = 1u << 30;
 constexpr std::uint32_t kLevelCapacityLimit = 1u << 30;
 }  // namespace
@@ -27,7 +27,6 @@ OrderBook::OrderBook(const Options& options)
   index_bits_ = std::countr_zero(index_capacity);
   index_shift_ = 64 - index_bits_;
   symbols_.resize(kLocates);
-  orders_.resize(max_orders_);
   index_.resize(index_capacity);
   keys_.resize(level_capacity);
   qty_.resize(level_capacity);
@@ -35,12 +34,8 @@ OrderBook::OrderBook(const Options& options)
 }
 
 void OrderBook::init_free_lists() noexcept {
-  for (std::uint32_t i = 0; i < max_orders_; ++i) {
-    orders_[i] = Order{0, i + 1 == max_orders_ ? kNoOrder : i + 1, 0, Side::kBuy};
-  }
-  free_order_ = 0;
-  for (Slot& s : index_) s = Slot{0, kNoOrder};
-  free_blocks_.fill(kNoOrder);
+  for (Slot& s : index_) s = Slot{};
+  free_blocks_.fill(kNoBlockOffset);
   level_bump_ = 0;
   level_slots_in_use_ = 0;
   orders_live_ = 0;
@@ -66,25 +61,21 @@ BookOutcome OrderBook::add(std::uint16_t locate, std::uint64_t ref, Side side, s
                            std::uint32_t price) noexcept {
   if (shares == 0) [[unlikely]] return reject(BookReject::kZeroShares, locate);
   const std::size_t slot = probe(ref);
-  if (index_[slot].order != kNoOrder) [[unlikely]] return reject(BookReject::kDuplicateRef, locate);
-  if (free_order_ == kNoOrder) [[unlikely]] return reject(BookReject::kPoolExhausted, locate);
+  if (index_[slot].shares != 0) [[unlikely]] return reject(BookReject::kDuplicateRef, locate);
+  if (orders_live_ >= max_orders_) [[unlikely]] return reject(BookReject::kPoolExhausted, locate);
   bool top_changed = false;
   if (!add_to_level(symbols_[locate], side, price, shares, top_changed)) [[unlikely]] {
     return reject(BookReject::kLevelsExhausted, locate);
   }
-  const std::uint32_t idx = free_order_;
-  free_order_ = orders_[idx].shares;
-  orders_[idx] = Order{price, shares, locate, side};
-  index_[slot] = Slot{ref, idx};
+  index_[slot] = Slot{ref, price, shares, locate, side};
   ++orders_live_;
   return {locate, true, top_changed, BookReject::kNone};
 }
 
 BookOutcome OrderBook::reduce(std::uint64_t ref, std::uint32_t shares) noexcept {
   const std::size_t slot = probe(ref);
-  const std::uint32_t idx = index_[slot].order;
-  if (idx == kNoOrder) [[unlikely]] return reject(BookReject::kUnknownRef);
-  Order& o = orders_[idx];
+  Slot& o = index_[slot];
+  if (o.shares == 0) [[unlikely]] return reject(BookReject::kUnknownRef);
   const std::uint16_t locate = o.locate;
   if (shares == 0) [[unlikely]] return {locate, false, false, BookReject::kNone};
   bool top_changed = false;
@@ -94,30 +85,29 @@ BookOutcome OrderBook::reduce(std::uint64_t ref, std::uint32_t shares) noexcept 
     return {locate, true, top_changed, BookReject::kNone};
   }
   const bool over = shares > o.shares;
-  drop_order(slot, idx, top_changed);
+  drop_order(slot, top_changed);
   if (over) [[unlikely]] return reject(BookReject::kSharesExceedRemaining, locate, true, top_changed);
   return {locate, true, top_changed, BookReject::kNone};
 }
 
 BookOutcome OrderBook::remove(std::uint64_t ref) noexcept {
   const std::size_t slot = probe(ref);
-  const std::uint32_t idx = index_[slot].order;
-  if (idx == kNoOrder) [[unlikely]] return reject(BookReject::kUnknownRef);
-  const std::uint16_t locate = orders_[idx].locate;
+  if (index_[slot].shares == 0) [[unlikely]] return reject(BookReject::kUnknownRef);
+  const std::uint16_t locate = index_[slot].locate;
   bool top_changed = false;
-  drop_order(slot, idx, top_changed);
+  drop_order(slot, top_changed);
   return {locate, true, top_changed, BookReject::kNone};
 }
 
 BookOutcome OrderBook::replace(std::uint64_t old_ref, std::uint64_t new_ref, std::uint32_t shares,
                                std::uint32_t price) noexcept {
   const std::size_t old_slot = probe(old_ref);
-  const std::uint32_t idx = index_[old_slot].order;
-  if (idx == kNoOrder) [[unlikely]] return reject(BookReject::kUnknownRef);
-  Order& o = orders_[idx];
+  Slot& o = index_[old_slot];
+  if (o.shares == 0) [[unlikely]] return reject(BookReject::kUnknownRef);
   const std::uint16_t locate = o.locate;
+  const Side side = o.side;
   if (shares == 0) [[unlikely]] return reject(BookReject::kZeroShares, locate);
-  if (new_ref != old_ref && index_[probe(new_ref)].order != kNoOrder) [[unlikely]] {
+  if (new_ref != old_ref && index_[probe(new_ref)].shares != 0) [[unlikely]] {
     return reject(BookReject::kDuplicateRef, locate);
   }
   SymbolBook& book = symbols_[locate];
@@ -125,32 +115,28 @@ BookOutcome OrderBook::replace(std::uint64_t old_ref, std::uint64_t new_ref, std
   // price, same shares): compare the top before and after instead of trusting the level flags.
   const TopOfBook before = top(locate);
   bool touched = false;
-  remove_from_level(book, o.side, o.price, o.shares, true, touched);
-  if (!add_to_level(book, o.side, price, shares, touched)) [[unlikely]] {
+  remove_from_level(book, side, o.price, o.shares, true, touched);
+  if (!add_to_level(book, side, price, shares, touched)) [[unlikely]] {
     // The old order is already off its level: finish removing it (see the contract).
-    o.shares = free_order_;
-    free_order_ = idx;
     --orders_live_;
     erase_slot(old_slot);
     return reject(BookReject::kLevelsExhausted, locate, true, touched && before != top(locate));
   }
-  // The new order reuses the old one's pool record; only the index entry moves. erase_slot may
-  // shift entries, so the new ref's slot is probed after it.
-  o.price = price;
-  o.shares = shares;
-  if (new_ref != old_ref) {
+  if (new_ref == old_ref) {
+    o.price = price;
+    o.shares = shares;
+  } else {
+    // erase_slot may shift entries (`o` with them), so the new ref's slot is probed after it.
     erase_slot(old_slot);
-    index_[probe(new_ref)] = Slot{new_ref, idx};
+    index_[probe(new_ref)] = Slot{new_ref, price, shares, locate, side};
   }
   return {locate, true, touched && before != top(locate), BookReject::kNone};
 }
 
-void OrderBook::drop_order(std::size_t slot, std::uint32_t idx, bool& top_changed) noexcept {
-  Order& o = orders_[idx];
+void OrderBook::drop_order(std::size_t slot, bool& top_changed) noexcept {
+  const Slot& o = index_[slot];
   remove_from_level(symbols_[o.locate], o.side, o.price, o.shares, true, top_changed);
   erase_slot(slot);
-  o.shares = free_order_;   // free list link (see Order)
-  free_order_ = idx;
   --orders_live_;
 }
 
@@ -161,24 +147,24 @@ void OrderBook::drop_order(std::size_t slot, std::uint32_t idx, bool& top_change
 std::size_t OrderBook::probe(std::uint64_t ref) const noexcept {
   std::size_t i = home(ref);
   // Terminates: at most max_orders_ slots are used and the table has at least twice as many.
-  while (index_[i].order != kNoOrder && index_[i].ref != ref) i = (i + 1) & index_mask_;
+  while (index_[i].shares != 0 && index_[i].ref != ref) i = (i + 1) & index_mask_;
   return i;
 }
 
 void OrderBook::erase_slot(std::size_t slot) noexcept {
   std::size_t hole = slot;
-  index_[hole].order = kNoOrder;
+  index_[hole].shares = 0;
   std::size_t j = hole;
   for (;;) {
     j = (j + 1) & index_mask_;
-    if (index_[j].order == kNoOrder) return;
+    if (index_[j].shares == 0) return;
     const std::size_t h = home(index_[j].ref);
     // The entry at j may fill the hole unless its home lies cyclically in (hole, j]: then the
     // hole is before its home and a lookup starting at the home would never see it there.
     const bool home_after_hole = hole <= j ? (h > hole && h <= j) : (h > hole || h <= j);
     if (!home_after_hole) {
       index_[hole] = index_[j];
-      index_[j].order = kNoOrder;
+      index_[j].shares = 0;
       hole = j;
     }
   }
@@ -248,7 +234,7 @@ bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, s
   const std::uint32_t key = key_of(side, price);
   if (s.size_class == kNoBlock) {
     const std::uint32_t offset = alloc_block(0);
-    if (offset == kNoOrder) return false;
+    if (offset == kNoBlockOffset) return false;
     s.offset = offset;
     s.size_class = 0;
   }
@@ -265,7 +251,7 @@ bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, s
     const auto next_class = static_cast<std::uint8_t>(s.size_class + 1);
     if (next_class >= kSizeClasses) return false;
     const std::uint32_t offset = alloc_block(next_class);
-    if (offset == kNoOrder) return false;
+    if (offset == kNoBlockOffset) return false;
     std::memcpy(keys_.data() + offset, keys, s.size * sizeof(std::uint32_t));
     std::memcpy(qty_.data() + offset, qty, s.size * sizeof(LevelQty));
     free_block(s.offset, s.size_class);
@@ -310,10 +296,10 @@ void OrderBook::remove_from_level(SymbolBook& book, Side side, std::uint32_t pri
 std::uint32_t OrderBook::alloc_block(std::uint8_t size_class) noexcept {
   const std::uint32_t block = kMinBlock << size_class;
   std::uint32_t offset = free_blocks_[size_class];
-  if (offset != kNoOrder) {
+  if (offset != kNoBlockOffset) {
     free_blocks_[size_class] = keys_[offset];   // free blocks chain through their first key
   } else {
-    if (static_cast<std::uint64_t>(level_bump_) + block > keys_.size()) return kNoOrder;
+    if (static_cast<std::uint64_t>(level_bump_) + block > keys_.size()) return kNoBlockOffset;
     offset = level_bump_;
     level_bump_ += block;
   }
@@ -360,9 +346,8 @@ std::size_t OrderBook::depth(std::uint16_t locate, Side side, std::span<DepthLev
 }
 
 bool OrderBook::find(std::uint64_t ref, OrderView& out) const noexcept {
-  const Slot& slot = index_[probe(ref)];
-  if (slot.order == kNoOrder) return false;
-  const Order& o = orders_[slot.order];
+  const Slot& o = index_[probe(ref)];
+  if (o.shares == 0) return false;
   out = OrderView{o.locate, o.side, o.shares, o.price};
   return true;
 }

@@ -6,7 +6,7 @@
 // - One writer thread (the pipeline's worker); no internal synchronisation. Readers on other threads
 //   read what the pipeline publishes (Hyperion, top-of-book updates), never the book itself.
 // - All memory is allocated by the constructor. add/execute/cancel/remove/replace/top/depth never
-//   allocate, lock or make a syscall. Running out of a preallocated resource (order pool, level
+//   allocate, lock or make a syscall. Running out of a preallocated resource (max_orders live orders, level
 //   arena) is a counted reject, the book stays consistent.
 // - Every operation returns a BookOutcome: the affected locate, whether that locate's top of book
 //   (best price or the quantity at it, on either side) changed, and a reject reason or kNone.
@@ -25,11 +25,14 @@
 // WHY IT IS SHAPED SO (the hot path is one hash probe and a few cache lines per message)
 // - Symbols: a flat array of 65,536 SymbolBook entries indexed directly by the 16-bit stock locate.
 //   No symbol lookup, no bounds check that can fail; an entry is 32 bytes (half a cache line).
-// - Orders: a preallocated pool of 16-byte Order records (locate, side, price, shares) with an
-//   intrusive free list, and an open-addressing (linear probing, load <= 1/2) map from the 64-bit
-//   order ref to the pool index, whose home slot keeps sequentially assigned refs in adjacent slots
-//   (see home()). Deletion shifts the following entries back (no tombstones): ITCH
-//   deletes almost every order it adds, and tombstones would fill the table within minutes.
+// - Orders: an open-addressing map (linear probing, load <= 1/2) from the 64-bit order ref to the
+//   order itself: a 24-byte slot holds the ref, price, shares, locate and side, so an execute, cancel
+//   or delete finds everything it needs in the cache line the probe already loaded (a separate order
+//   pool behind the index costs a second dependent load per message).
+//   The home slot keeps sequentially assigned refs in adjacent slots (see home()). A slot is empty
+//   when its shares are 0 (a live order always has at least one share). Deletion shifts the following
+//   entries back (no tombstones): ITCH deletes almost every order it adds, and tombstones would fill
+//   the table within minutes. max_orders bounds the live orders, so the load stays <= 1/2.
 // - Levels: per side per symbol, a SORTED ARRAY with the BEST AT THE BACK (bids ascending by price,
 //   asks stored as ~price so that both sides are ascending by key and one code path serves both),
 //   kept as two parallel arrays: the 32-bit keys alone (16 per cache line) and the quantities
@@ -47,8 +50,7 @@
 //   symbols_[locate] : { name[8], side[2]: { block offset, size, size class } }
 //   keys_, qty_      : [ block | block | ... ]   each block = 8 << class levels; keys_[i] and qty_[i]
 //                      describe the same level (key; {shares, orders})
-//   orders_          : [ Order{price, shares, locate, side} ... ]   free ones chained through `shares`
-//   index_           : [ Slot{ref, order index} ... ]  power of two, empty = index kNoOrder
+//   index_           : [ Slot{ref, price, shares, locate, side} ... ]  power of two, empty = 0 shares
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -73,7 +75,7 @@ enum class BookReject : std::uint8_t {
   kDuplicateRef,             ///< add (or replace's new ref) of a ref that is already live
   kSharesExceedRemaining,    ///< execute/cancel of more than the order had: order removed anyway
   kZeroShares,               ///< add/replace with 0 shares
-  kPoolExhausted,            ///< no free order record (Options::max_orders live orders)
+  kPoolExhausted,            ///< Options::max_orders orders are live already
   kLevelsExhausted,          ///< no room for a new price level in the level arena
 };
 inline constexpr std::size_t kBookRejectCount = 7;
@@ -124,7 +126,7 @@ struct DepthLevel {
 class OrderBook {
  public:
   struct Options {
-    std::uint32_t max_orders = 1u << 20;         ///< live orders at once (pool size)
+    std::uint32_t max_orders = 1u << 20;         ///< live orders at once (the index holds twice as many slots)
     std::uint32_t level_capacity = 1u << 20;     ///< price-level slots shared by all symbols and sides
   };
   static constexpr std::size_t kLocates = 65536;   ///< every 16-bit stock locate has its entry
@@ -217,21 +219,17 @@ class OrderBook {
   };
   static_assert(sizeof(SymbolBook) <= 64, "one symbol's header fits a cache line");
 
-  struct Order {
-    std::uint32_t price;
-    std::uint32_t shares;       ///< while on the free list: index of the next free order
-    std::uint16_t locate;
-    Side side;
-  };
-  static_assert(sizeof(Order) == 12, "orders pack densely in the pool");
-
+  /// One live order (or an empty slot: shares == 0).
   struct Slot {
-    std::uint64_t ref;
-    std::uint32_t order;        ///< index into orders_, kNoOrder when empty
+    std::uint64_t ref = 0;
+    std::uint32_t price = 0;
+    std::uint32_t shares = 0;
+    std::uint16_t locate = 0;
+    Side side = Side::kBuy;
   };
-  static_assert(sizeof(Slot) == 16, "four slots per cache line");
+  static_assert(sizeof(Slot) == 24, "eight slots per three cache lines");
 
-  static constexpr std::uint32_t kNoOrder = 0xFFFFFFFFu;
+  static constexpr std::uint32_t kNoBlockOffset = 0xFFFFFFFFu;   ///< no block / empty free list
   static constexpr std::uint8_t kNoBlock = 0xFF;
   static constexpr std::uint32_t kMinBlock = 8;
   static constexpr std::size_t kSizeClasses = 28;   // 8 << 27 = 2^30 levels: past any level_capacity
@@ -273,24 +271,22 @@ class OrderBook {
   /// least `size`), so whole groups of four may be read past `size`; those lanes are masked off.
   [[nodiscard]] static std::uint32_t find_level(const std::uint32_t* keys, std::uint32_t size,
                                                 std::uint32_t key) noexcept;
-  [[nodiscard]] std::uint32_t alloc_block(std::uint8_t size_class) noexcept;   // kNoOrder when full
+  [[nodiscard]] std::uint32_t alloc_block(std::uint8_t size_class) noexcept;   // kNoBlockOffset when full
   void free_block(std::uint32_t offset, std::uint8_t size_class) noexcept;
 
-  /// Removes the order in `slot` (pool index `idx`) from its level, the index and the pool.
-  void drop_order(std::size_t slot, std::uint32_t idx, bool& top_changed) noexcept;
+  /// Removes the order in `slot` from its level and the index.
+  void drop_order(std::size_t slot, bool& top_changed) noexcept;
   void init_free_lists() noexcept;
 
   std::vector<SymbolBook> symbols_;
-  std::vector<Order> orders_;
   std::vector<Slot> index_;
   std::vector<std::uint32_t> keys_;
   std::vector<LevelQty> qty_;
-  std::array<std::uint32_t, kSizeClasses> free_blocks_{};   ///< per size class, kNoOrder = none
+  std::array<std::uint32_t, kSizeClasses> free_blocks_{};   ///< per size class, kNoBlockOffset = none
   std::array<std::uint64_t, kBookRejectCount> rejects_{};
   std::uint64_t orders_live_ = 0;
   std::uint64_t level_slots_in_use_ = 0;
   std::uint32_t max_orders_ = 0;
-  std::uint32_t free_order_ = kNoOrder;
   std::uint32_t level_bump_ = 0;        ///< first never-used slot of keys_ / qty_
   std::uint32_t index_mask_ = 0;
   int index_shift_ = 0;                 ///< 64 - index_bits_
