@@ -1,6 +1,7 @@
 #include "nats/nats_source.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -97,6 +98,13 @@ Result<void> NatsSource::subscribe_jetstream() {
       case NatsSourceOptions::Deliver::Last: so.Config.DeliverPolicy = js_DeliverLast; break;
       case NatsSourceOptions::Deliver::New: so.Config.DeliverPolicy = js_DeliverNew; break;
     }
+    // An earlier attempt may have delivered before it failed (see the header): resume after that.
+    // acquire: pairs with the release store in on_message(); that thread is gone (its subscription
+    // was destroyed by libnats at least one retry wait ago).
+    if (const std::uint64_t last = lane.last_stream_seq.load(std::memory_order_acquire); last != 0) {
+      so.Config.DeliverPolicy = js_DeliverByStartSequence;
+      so.Config.OptStartSeq = last + 1;
+    }
     jsErrCode jerr = static_cast<jsErrCode>(0);
     const natsStatus s = js_Subscribe(&lane.sub, client_->jetstream(), opt_.subjects[i].c_str(),
                                       &NatsSource::on_message, &lane, nullptr, &so, &jerr);
@@ -114,6 +122,36 @@ Result<void> NatsSource::subscribe_jetstream() {
   return {};
 }
 
+std::uint64_t jetstream_stream_sequence(std::string_view reply) noexcept {
+  constexpr std::string_view kPrefix = "$JS.ACK.";
+  if (!reply.starts_with(kPrefix)) return 0;
+  std::array<std::string_view, 12> tok{};
+  std::size_t n = 2;  // "$JS" and "ACK"
+  std::string_view rest = reply.substr(kPrefix.size());
+  while (!rest.empty()) {
+    if (n == tok.size()) return 0;  // more tokens than either form has
+    const std::size_t dot = rest.find('.');
+    tok[n++] = rest.substr(0, dot);
+    if (dot == std::string_view::npos) break;
+    rest.remove_prefix(dot + 1);
+  }
+  std::string_view s;
+  if (n == 9) {
+    s = tok[5];
+  } else if (n == 11 || n == 12) {
+    s = tok[7];
+  } else {
+    return 0;
+  }
+  if (s.empty() || s.size() > 19) return 0;  // 19 digits always fit in 64 bits
+  std::uint64_t v = 0;
+  for (const char c : s) {
+    if (c < '0' || c > '9') return 0;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
 void NatsSource::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) noexcept {
   // libnats' delivery thread of this subscription: the queue's only producer.
   auto* lane = static_cast<Lane*>(closure);
@@ -126,6 +164,18 @@ void NatsSource::on_message(natsConnection*, natsSubscription*, natsMsg* msg, vo
     bump(self->oversize_);
     natsMsg_Destroy(msg);
     return;
+  }
+  if (self->opt_.jetstream) {
+    const char* reply = natsMsg_GetReply(msg);
+    const std::uint64_t sseq = reply != nullptr ? jetstream_stream_sequence(reply) : 0;
+    if (sseq != 0) {
+      if (sseq <= lane->last_stream_seq.load(std::memory_order_relaxed)) {  // relaxed: this thread's own store
+        bump(self->duplicates_);
+        natsMsg_Destroy(msg);
+        return;
+      }
+      lane->last_stream_seq.store(sseq, std::memory_order_release);  // pairs with subscribe_jetstream()
+    }
   }
   NatsRecord rec;
   rec.rx_tsc = TscClock::ticks();
@@ -202,6 +252,18 @@ std::size_t NatsSource::poll(Burst<>& out) noexcept {
   return got;
 }
 
+Result<std::uint64_t> NatsSource::resubscribe_jetstream_for_test() {
+  if (!opt_.jetstream || !started_ || lanes_.empty()) {
+    return Error{Status::InvalidArgument, "not a started JetStream source"};
+  }
+  if (js_thread_.joinable()) js_thread_.join();  // the first subscription is done (or the test waits here)
+  close_subscriptions();  // waits for each handler: no delivery thread is left to race the resume
+  // acquire: pairs with on_message()'s release store (that thread is done, see close_subscriptions()).
+  const std::uint64_t from = lanes_.front()->last_stream_seq.load(std::memory_order_acquire) + 1;
+  if (Result<void> r = subscribe_jetstream(); !r) return r.error();
+  return from;
+}
+
 void NatsSource::stop() noexcept {
   if (!started_) return;
   started_ = false;
@@ -216,11 +278,12 @@ void NatsSource::stop() noexcept {
   close_subscriptions();
   const NatsClientCounters c = client_->counters();
   std::fprintf(stderr,
-               "nats source '%s': received %llu, overflow %llu, oversize %llu, reconnects %llu, reconnect attempts "
-               "%llu, slow consumer %llu\n",
+               "nats source '%s': received %llu, overflow %llu, oversize %llu, duplicates %llu, reconnects %llu, "
+               "reconnect attempts %llu, slow consumer %llu\n",
                opt_.client.name.c_str(), static_cast<unsigned long long>(messages_.load(std::memory_order_relaxed)),
                static_cast<unsigned long long>(overflow_.load(std::memory_order_relaxed)),
                static_cast<unsigned long long>(oversize_.load(std::memory_order_relaxed)),
+               static_cast<unsigned long long>(duplicates_.load(std::memory_order_relaxed)),
                static_cast<unsigned long long>(c.reconnects), static_cast<unsigned long long>(c.reconnect_attempts),
                static_cast<unsigned long long>(c.slow_consumer));
   client_->close();  // the lanes (and their queues) outlive the connection and its delivery threads
@@ -232,7 +295,7 @@ adapter::SourceStats NatsSource::stats() const noexcept {
   s.messages = messages_.load(std::memory_order_relaxed);
   s.bytes = bytes_.load(std::memory_order_relaxed);
   s.polls = polls_.load(std::memory_order_relaxed);
-  s.rejects = oversize_.load(std::memory_order_relaxed);
+  s.rejects = oversize_.load(std::memory_order_relaxed) + duplicates_.load(std::memory_order_relaxed);
   s.drops = overflow_.load(std::memory_order_relaxed) + client_->counters().slow_consumer;
   return s;
 }

@@ -36,6 +36,13 @@
 //    recreates the consumer from the last sequence it delivered, so a failover loses nothing; deliver
 //    "all" replays the whole stream. Message::sequence is 0 (core) or the count of messages this
 //    subscription delivered (1, 2, ...).
+//  - JetStream resume: each lane remembers the stream sequence of the last message it delivered (read
+//    from the reply subject, `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>...`, no allocation).
+//    A consumer request can fail after the server created the consumer and delivered from it (the
+//    server stopped before its reply came back); libnats then drops the subscription, and the retry
+//    subscribes with DeliverByStartSequence from the last delivered sequence + 1 instead of the
+//    configured policy, so nothing is delivered twice. A message at or below that sequence (a stray
+//    redelivery) is dropped and counted as `duplicates` (SourceStats::rejects), never passed on.
 //  - Threading: the owning worker calls start/poll/release/stop; libnats' threads call on_message; the
 //    JetStream helper thread only creates subscriptions. libnats may still run on_message once after
 //    natsSubscription_Unsubscribe returns, so stop() waits for each subscription's completion callback
@@ -49,6 +56,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/lockfree/spsc_queue.hpp>
@@ -103,6 +111,10 @@ class NatsSource final : public adapter::Source {
   static void on_complete(void* lane) noexcept;
   /// How long stop() waits for a subscription's completion callback before giving up (it logs then).
   static constexpr std::uint64_t kCompleteWaitNs = 5'000'000'000;
+  /// Test hook: drops every JetStream subscription and re-creates it as the retry after a failed
+  /// consumer request does (from the last delivered stream sequence + 1). Worker thread, after start().
+  /// Returns the stream sequence the first subscription resumes from.
+  [[nodiscard]] Result<std::uint64_t> resubscribe_jetstream_for_test();
 
  private:
   /// One subscription and the queue its libnats delivery thread fills.
@@ -112,6 +124,9 @@ class NatsSource final : public adapter::Source {
     natsSubscription* sub = nullptr;
     NatsSource* owner = nullptr;
     std::uint64_t delivered = 0;  // written by the producer thread only
+    // Stream sequence of the last message passed on (JetStream). Stored by the delivery thread,
+    // loaded by the helper thread that re-creates a consumer (release/acquire pair).
+    std::atomic<std::uint64_t> last_stream_seq{0};
     bool complete_cb = false;     // on_complete is registered (set by the thread that subscribed)
     std::atomic<bool> complete{false};  // on_complete ran: no more on_message for this lane
   };
@@ -141,6 +156,12 @@ class NatsSource final : public adapter::Source {
   std::atomic<std::uint64_t> polls_{0};
   std::atomic<std::uint64_t> oversize_{0};
   std::atomic<std::uint64_t> overflow_{0};
+  std::atomic<std::uint64_t> duplicates_{0};
 };
+
+/// The stream sequence in a JetStream message's reply subject: token 5 of the 9-token form
+/// `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>`, token 7 of the 11/12-token
+/// form with domain and account hash. 0 when the subject is neither (a core message, a malformed one).
+[[nodiscard]] std::uint64_t jetstream_stream_sequence(std::string_view reply) noexcept;
 
 }  // namespace hypergate::nats
