@@ -27,14 +27,20 @@ OrderBook::OrderBook(const Options& options)
   index_bits_ = std::countr_zero(index_capacity);
   index_shift_ = 64 - index_bits_;
   symbols_.resize(kLocates);
-  index_.resize(index_capacity);
-  keys_.resize(level_capacity);
-  qty_.resize(level_capacity);
-  init_free_lists();
+  // Zero-filled: every slot is empty (0 shares), every level key and quantity 0.
+  index_ = kv::MappedArray<Slot>::create_or_throw(index_capacity, true);
+  keys_ = kv::MappedArray<std::uint32_t>::create_or_throw(level_capacity, true);
+  qty_ = kv::MappedArray<LevelQty>::create_or_throw(level_capacity, true);
+  reset_counters();
 }
 
 void OrderBook::init_free_lists() noexcept {
   for (Slot& s : index_) s = Slot{};
+  reset_counters();
+}
+
+void OrderBook::reset_counters() noexcept {
+  displaced_ = 0;
   free_blocks_.fill(kNoBlockOffset);
   level_bump_ = 0;
   level_slots_in_use_ = 0;
@@ -64,10 +70,11 @@ BookOutcome OrderBook::add(std::uint16_t locate, std::uint64_t ref, Side side, s
   if (index_[slot].shares != 0) [[unlikely]] return reject(BookReject::kDuplicateRef, locate);
   if (orders_live_ >= max_orders_) [[unlikely]] return reject(BookReject::kPoolExhausted, locate);
   bool top_changed = false;
-  if (!add_to_level(symbols_[locate], side, price, shares, top_changed)) [[unlikely]] {
+  std::uint8_t depth = 0;
+  if (!add_to_level(symbols_[locate], side, price, shares, top_changed, depth)) [[unlikely]] {
     return reject(BookReject::kLevelsExhausted, locate);
   }
-  index_[slot] = Slot{ref, price, shares, locate, side};
+  store_new(slot, Slot{ref, price, shares, locate, side, depth});
   ++orders_live_;
   return {locate, true, top_changed, BookReject::kNone};
 }
@@ -81,7 +88,7 @@ BookOutcome OrderBook::reduce(std::uint64_t ref, std::uint32_t shares) noexcept 
   bool top_changed = false;
   if (shares < o.shares) {
     o.shares -= shares;
-    remove_from_level(symbols_[locate], o.side, o.price, shares, false, top_changed);
+    remove_from_level(symbols_[locate], o.side, o.price, shares, false, top_changed, o.depth);
     return {locate, true, top_changed, BookReject::kNone};
   }
   const bool over = shares > o.shares;
@@ -112,30 +119,33 @@ BookOutcome OrderBook::replace(std::uint64_t old_ref, std::uint64_t new_ref, std
   }
   SymbolBook& book = symbols_[locate];
   // Unlike the other operations, a replace can touch the best level and leave it as it was (same
-  // price, same shares): compare the top before and after instead of trusting the level flags.
-  const TopOfBook before = top(locate);
+  // price, same shares): compare the side's best before and after instead of trusting the level
+  // flags (the other side is not touched).
+  const LevelTop before = side_top(book, side);
   bool touched = false;
-  remove_from_level(book, side, o.price, o.shares, true, touched);
-  if (!add_to_level(book, side, price, shares, touched)) [[unlikely]] {
+  remove_from_level(book, side, o.price, o.shares, true, touched, o.depth);
+  std::uint8_t depth = 0;
+  if (!add_to_level(book, side, price, shares, touched, depth)) [[unlikely]] {
     // The old order is already off its level: finish removing it (see the contract).
     --orders_live_;
     erase_slot(old_slot);
-    return reject(BookReject::kLevelsExhausted, locate, true, touched && before != top(locate));
+    return reject(BookReject::kLevelsExhausted, locate, true, touched && before != side_top(book, side));
   }
   if (new_ref == old_ref) {
     o.price = price;
     o.shares = shares;
+    o.depth = depth;
   } else {
     // erase_slot may shift entries (`o` with them), so the new ref's slot is probed after it.
     erase_slot(old_slot);
-    index_[probe(new_ref)] = Slot{new_ref, price, shares, locate, side};
+    store_new(probe(new_ref), Slot{new_ref, price, shares, locate, side, depth});
   }
-  return {locate, true, touched && before != top(locate), BookReject::kNone};
+  return {locate, true, touched && before != side_top(book, side), BookReject::kNone};
 }
 
 void OrderBook::drop_order(std::size_t slot, bool& top_changed) noexcept {
-  const Slot& o = index_[slot];
-  remove_from_level(symbols_[o.locate], o.side, o.price, o.shares, true, top_changed);
+  Slot& o = index_[slot];
+  remove_from_level(symbols_[o.locate], o.side, o.price, o.shares, true, top_changed, o.depth);
   erase_slot(slot);
   --orders_live_;
 }
@@ -151,9 +161,18 @@ std::size_t OrderBook::probe(std::uint64_t ref) const noexcept {
   return i;
 }
 
+void OrderBook::store_new(std::size_t slot, const Slot& order) noexcept {
+  index_[slot] = order;
+  if (slot != home(order.ref)) ++displaced_;
+}
+
 void OrderBook::erase_slot(std::size_t slot) noexcept {
+  if (home(index_[slot].ref) != slot) --displaced_;
   std::size_t hole = slot;
   index_[hole].shares = 0;
+  // Only an entry away from its home can belong in the hole. With none left (the common case: refs
+  // are assigned in sequence and each has its own home), the scan below would move nothing.
+  if (displaced_ == 0) return;
   std::size_t j = hole;
   for (;;) {
     j = (j + 1) & index_mask_;
@@ -162,9 +181,10 @@ void OrderBook::erase_slot(std::size_t slot) noexcept {
     // The entry at j may fill the hole unless its home lies cyclically in (hole, j]: then the
     // hole is before its home and a lookup starting at the home would never see it there.
     const bool home_after_hole = hole <= j ? (h > hole && h <= j) : (h > hole || h <= j);
-    if (!home_after_hole) {
+    if (!home_after_hole) {  // j is away from its home h (h == j would be in (hole, j])
       index_[hole] = index_[j];
       index_[j].shares = 0;
+      if (h == hole) --displaced_;
       hole = j;
     }
   }
@@ -176,31 +196,31 @@ void OrderBook::erase_slot(std::size_t slot) noexcept {
 
 namespace {
 
-// Keys below `key` among keys[0, n), n <= 32, counted four at a time. Lanes at or past n are read (the
-// caller guarantees whole groups of four are inside the block) and masked off.
+// Keys below `key` among keys[0, n), n <= 32. The keys are sorted, so the lanes that compare below
+// form a prefix: eight keys at a time become eight mask bits, and the count is the number of trailing
+// ones. Lanes at or past n are read (the caller guarantees whole groups of eight are inside the block:
+// blocks hold a multiple of kMinBlock = 8 levels) and masked off.
 inline std::uint32_t count_below(const std::uint32_t* keys, std::uint32_t n, std::uint32_t key) noexcept {
 #if defined(__SSE2__)
-  // SSE2 compares signed 32-bit lanes: flipping the sign bit of both sides orders unsigned keys. A
-  // lane that compares below is all ones (-1): subtracting it counts it, lane by lane, and lanes at or
-  // past n are masked off by comparing their index with n (n <= 32: signed compares are exact). No
-  // popcount: x86-64's baseline has no POPCNT instruction, and the library call would cost more than
-  // the search.
+  // SSE2 compares signed 32-bit lanes: flipping the sign bit of both sides orders unsigned keys. Two
+  // groups of four compare results (all ones / all zeros) pack to eight bytes whose sign bits
+  // movemask collects. No popcount (x86-64's baseline has no POPCNT): the prefix is counted by
+  // the trailing zeros of its complement (BSF/TZCNT, baseline).
   const __m128i bias = _mm_set1_epi32(static_cast<int>(0x80000000u));
   const __m128i k = _mm_xor_si128(_mm_set1_epi32(static_cast<int>(key)), bias);
-  const __m128i limit = _mm_set1_epi32(static_cast<int>(n));
-  const __m128i four = _mm_set1_epi32(4);
-  __m128i index = _mm_setr_epi32(0, 1, 2, 3);
-  __m128i below = _mm_setzero_si128();
-  for (std::uint32_t i = 0; i < n; i += 4) {
-    __m128i v;
-    std::memcpy(&v, keys + i, sizeof v);  // an unaligned 16-byte load
-    const __m128i lt = _mm_cmplt_epi32(_mm_xor_si128(v, bias), k);
-    below = _mm_sub_epi32(below, _mm_and_si128(lt, _mm_cmplt_epi32(index, limit)));
-    index = _mm_add_epi32(index, four);
+  std::uint64_t below = 0;
+  for (std::uint32_t i = 0; i < n; i += 8) {
+    __m128i lo;
+    __m128i hi;
+    std::memcpy(&lo, keys + i, sizeof lo);  // unaligned 16-byte loads
+    std::memcpy(&hi, keys + i + 4, sizeof hi);
+    const __m128i lt_lo = _mm_cmplt_epi32(_mm_xor_si128(lo, bias), k);
+    const __m128i lt_hi = _mm_cmplt_epi32(_mm_xor_si128(hi, bias), k);
+    const __m128i bytes = _mm_packs_epi16(_mm_packs_epi32(lt_lo, lt_hi), _mm_setzero_si128());
+    below |= static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(bytes)) & 0xFFu) << i;
   }
-  below = _mm_add_epi32(below, _mm_shuffle_epi32(below, 0x4E));  // lanes {2,3,0,1}
-  below = _mm_add_epi32(below, _mm_shuffle_epi32(below, 0xB1));  // lanes {1,0,3,2}
-  return static_cast<std::uint32_t>(_mm_cvtsi128_si32(below));
+  below &= (std::uint64_t{1} << n) - 1;  // n <= 32: the shift is defined
+  return static_cast<std::uint32_t>(std::countr_zero(~below));
 #else
   std::uint32_t below = 0;
   for (std::uint32_t i = 0; i < n; ++i) below += keys[i] < key ? 1u : 0u;
@@ -228,8 +248,15 @@ std::uint32_t OrderBook::find_level(const std::uint32_t* keys, std::uint32_t siz
   return static_cast<std::uint32_t>(first - keys) + (*first < key ? 1u : 0u);
 }
 
+namespace {
+// A level's distance from the best one, as an order remembers it (saturated: 255 = "search").
+inline std::uint8_t depth_of(std::uint32_t size, std::uint32_t pos) noexcept {
+  return static_cast<std::uint8_t>(std::min<std::uint32_t>(size - 1 - pos, 255));
+}
+}  // namespace
+
 bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
-                             bool& top_changed) noexcept {
+                             bool& top_changed, std::uint8_t& depth) noexcept {
   SideLevels& s = book.sides[static_cast<std::size_t>(side)];
   const std::uint32_t key = key_of(side, price);
   if (s.size_class == kNoBlock) {
@@ -245,6 +272,7 @@ bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, s
     qty[pos].shares += shares;
     ++qty[pos].orders;
     top_changed |= pos + 1 == s.size;
+    depth = depth_of(s.size, pos);
     return true;
   }
   if (s.size == (kMinBlock << s.size_class)) {
@@ -267,18 +295,25 @@ bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, s
   qty[pos] = LevelQty{shares, 1};
   ++s.size;
   top_changed |= pos + 1 == s.size;
+  depth = depth_of(s.size, pos);
   return true;
 }
 
 void OrderBook::remove_from_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
-                                  bool order_gone, bool& top_changed) noexcept {
+                                  bool order_gone, bool& top_changed, std::uint8_t& depth) noexcept {
   SideLevels& s = book.sides[static_cast<std::size_t>(side)];
   std::uint32_t* keys = keys_.data() + s.offset;
   LevelQty* qty = qty_.data() + s.offset;
   const std::uint32_t key = key_of(side, price);
-  const std::uint32_t pos = find_level(keys, s.size, key);
-  // Every live order is counted in exactly one level: the level exists.
-  if (pos >= s.size || keys[pos] != key) [[unlikely]] return;
+  // The level is where the order last saw it unless a better level came or went since: one compare
+  // instead of a search, most of the time.
+  std::uint32_t pos = s.size - 1 - depth;
+  if (depth >= s.size || keys[pos] != key) {
+    pos = find_level(keys, s.size, key);
+    // Every live order is counted in exactly one level: the level exists.
+    if (pos >= s.size || keys[pos] != key) [[unlikely]] return;
+    depth = depth_of(s.size, pos);
+  }
   top_changed |= pos + 1 == s.size;
   qty[pos].shares -= shares;
   if (!order_gone) return;
@@ -317,6 +352,13 @@ void OrderBook::free_block(std::uint32_t offset, std::uint8_t size_class) noexce
 // Queries
 // ---------------------------------------------------------------------------------------------
 
+OrderBook::LevelTop OrderBook::side_top(const SymbolBook& book, Side side) const noexcept {
+  const SideLevels& s = book.sides[static_cast<std::size_t>(side)];
+  if (s.size == 0) return {};
+  const std::uint32_t i = s.offset + s.size - 1;
+  return {keys_[i], qty_[i].shares};
+}
+
 TopOfBook OrderBook::top(std::uint16_t locate) const noexcept {
   const SymbolBook& b = symbols_[locate];
   TopOfBook t;
@@ -350,6 +392,21 @@ bool OrderBook::find(std::uint64_t ref, OrderView& out) const noexcept {
   if (o.shares == 0) return false;
   out = OrderView{o.locate, o.side, o.shares, o.price};
   return true;
+}
+
+bool OrderBook::index_consistent() const noexcept {
+  std::uint64_t live = 0;
+  std::uint64_t displaced = 0;
+  for (std::size_t i = 0; i < index_.size(); ++i) {
+    if (index_[i].shares == 0) continue;
+    ++live;
+    // Reachable: no empty slot between the entry's home and where it sits.
+    for (std::size_t k = home(index_[i].ref); k != i; k = (k + 1) & index_mask_) {
+      if (index_[k].shares == 0) return false;
+    }
+    if (home(index_[i].ref) != i) ++displaced;
+  }
+  return live == orders_live_ && displaced == displaced_;
 }
 
 std::uint64_t OrderBook::rejects_total() const noexcept {

@@ -28,35 +28,46 @@
 // - Orders: an open-addressing map (linear probing, load <= 1/2) from the 64-bit order ref to the
 //   order itself: a 24-byte slot holds the ref, price, shares, locate and side, so an execute, cancel
 //   or delete finds everything it needs in the cache line the probe already loaded (a separate order
-//   pool behind the index costs a second dependent load per message).
+//   pool behind the index costs a second dependent load per message). The slot also remembers how
+//   far from the best its level was (a byte that was padding): an execute, cancel or delete checks
+//   that level first and searches the side only when a better level came or went since.
 //   The home slot keeps sequentially assigned refs in adjacent slots (see home()). A slot is empty
 //   when its shares are 0 (a live order always has at least one share). Deletion shifts the following
 //   entries back (no tombstones): ITCH deletes almost every order it adds, and tombstones would fill
-//   the table within minutes. max_orders bounds the live orders, so the load stays <= 1/2.
+//   the table within minutes. max_orders bounds the live orders, so the load stays <= 1/2. The book
+//   counts the entries that sit away from their home (after a collision); while there are none, which
+//   is the normal state for sequential refs, a delete only clears its slot and scans nothing.
 // - Levels: per side per symbol, a SORTED ARRAY with the BEST AT THE BACK (bids ascending by price,
 //   asks stored as ~price so that both sides are ascending by key and one code path serves both),
 //   kept as two parallel arrays: the 32-bit keys alone (16 per cache line) and the quantities
 //   {shares, orders}. Finding a level counts the keys below the wanted one with SIMD compares, four
-//   keys per instruction and no branch on the data (a binary search mispredicts about every other
-//   step: on a 20-level side that costs more than comparing all 20). Beyond the 32 best levels a
+//   keys per instruction, eight results per mask, and no branch on the data (a binary search
+//   mispredicts about every other step: on a 20-level side that costs more than comparing all 20). Beyond the 32 best levels a
 //   branch-free binary search over the keys takes over. Inserting or removing a level near the touch
 //   moves a few bytes; top of book is the last element: O(1). Arrays live in preallocated arenas
 //   carved into power-of-two blocks (8, 16, 32... levels) with one free list per size; a side grows
 //   by moving to the next size and returns its block when it empties. A linked list of levels or a
 //   tree would chase a pointer per level; a price ladder would waste memory on the 8,000-symbol
 //   universe and break on wide-priced symbols.
+// - MEMORY: the index (48 MiB at the default 1M orders) and the level arenas are MappedArrays on
+//   2 MiB pages when the system has them (transparent huge pages need no setup): with 4 KiB pages
+//   nearly every probe of a large index is a TLB miss on top of its cache miss. All of it is
+//   zero-filled and pre-faulted by the constructor, which throws std::bad_alloc when the memory
+//   cannot be mapped (ItchPipeline::create turns that into an error naming max_orders/max_levels).
 //
 // IMPLEMENTATION DETAILS
 //   symbols_[locate] : { name[8], side[2]: { block offset, size, size class } }
 //   keys_, qty_      : [ block | block | ... ]   each block = 8 << class levels; keys_[i] and qty_[i]
 //                      describe the same level (key; {shares, orders})
-//   index_           : [ Slot{ref, price, shares, locate, side} ... ]  power of two, empty = 0 shares
+//   index_           : [ Slot{ref, price, shares, locate, side, depth} ... ]  power of two, empty = 0 shares
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
 #include <vector>
+
+#include "hypergate/kv/mapped_array.hpp"
 
 namespace hypergate::market {
 
@@ -197,6 +208,11 @@ class OrderBook {
   [[nodiscard]] std::uint32_t max_orders() const noexcept { return max_orders_; }
   /// Level slots currently handed out to sides (blocks, not levels: a block of 8 counts 8).
   [[nodiscard]] std::uint64_t level_slots_in_use() const noexcept { return level_slots_in_use_; }
+  /// Index entries not in their home slot (they sit after a collision). Usually 0.
+  [[nodiscard]] std::uint64_t index_displaced() const noexcept { return displaced_; }
+  /// Test check, O(index capacity): every live order is reachable from its home slot, and the live
+  /// and displaced counts match the index.
+  [[nodiscard]] bool index_consistent() const noexcept;
 
  private:
   // Level key: bids store the price, asks ~price, so "better" is "greater key" on both sides and the
@@ -226,6 +242,7 @@ class OrderBook {
     std::uint32_t shares = 0;
     std::uint16_t locate = 0;
     Side side = Side::kBuy;
+    std::uint8_t depth = 0;   ///< its level's distance from the best when last seen: a hint, checked
   };
   static_assert(sizeof(Slot) == 24, "eight slots per three cache lines");
 
@@ -240,6 +257,14 @@ class OrderBook {
   static constexpr std::uint32_t price_of(Side side, std::uint32_t key) noexcept {
     return side == Side::kBuy ? key : ~key;
   }
+
+  /// A side's best level as replace() compares it: key and shares, {0, 0} when the side is empty.
+  struct LevelTop {
+    std::uint32_t key = 0;
+    std::uint64_t shares = 0;
+    friend bool operator==(const LevelTop&, const LevelTop&) = default;
+  };
+  [[nodiscard]] LevelTop side_top(const SymbolBook& book, Side side) const noexcept;
 
   BookOutcome reduce(std::uint64_t ref, std::uint32_t shares) noexcept;
   BookOutcome reject(BookReject r, std::uint16_t locate = 0, bool applied = false,
@@ -260,15 +285,19 @@ class OrderBook {
   /// Slot holding `ref`, or the empty slot where it would go.
   [[nodiscard]] std::size_t probe(std::uint64_t ref) const noexcept;
   void erase_slot(std::size_t slot) noexcept;
+  /// Writes a new entry into the empty `slot` probe() returned, counting it if displaced.
+  void store_new(std::size_t slot, const Slot& order) noexcept;
 
   // Levels. add_to_level returns false when a new level was needed and the arena is full.
+  // `depth` is the level's distance from the side's best: add_to_level sets it, remove_from_level
+  // tries it before searching and refreshes it when it was stale (an order keeps it in its slot).
   [[nodiscard]] bool add_to_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
-                                  bool& top_changed) noexcept;
+                                  bool& top_changed, std::uint8_t& depth) noexcept;
   void remove_from_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
-                         bool order_gone, bool& top_changed) noexcept;
+                         bool order_gone, bool& top_changed, std::uint8_t& depth) noexcept;
   /// Position of `key` in the side's keys (ascending), or the position where it would be inserted:
   /// the number of keys below `key`. `keys` is a whole block (its capacity is a multiple of 8 and at
-  /// least `size`), so whole groups of four may be read past `size`; those lanes are masked off.
+  /// least `size`), so whole groups of eight may be read past `size`; those lanes are masked off.
   [[nodiscard]] static std::uint32_t find_level(const std::uint32_t* keys, std::uint32_t size,
                                                 std::uint32_t key) noexcept;
   [[nodiscard]] std::uint32_t alloc_block(std::uint8_t size_class) noexcept;   // kNoBlockOffset when full
@@ -276,16 +305,18 @@ class OrderBook {
 
   /// Removes the order in `slot` from its level and the index.
   void drop_order(std::size_t slot, bool& top_changed) noexcept;
-  void init_free_lists() noexcept;
+  void init_free_lists() noexcept;   ///< empties the index, then reset_counters()
+  void reset_counters() noexcept;    ///< free lists, bump pointer, live count, rejects
 
-  std::vector<SymbolBook> symbols_;
-  std::vector<Slot> index_;
-  std::vector<std::uint32_t> keys_;
-  std::vector<LevelQty> qty_;
+  std::vector<SymbolBook> symbols_;              // 2 MiB, few lines hot: normal pages
+  kv::MappedArray<Slot> index_;                   // huge pages when available (see "MEMORY" above)
+  kv::MappedArray<std::uint32_t> keys_;
+  kv::MappedArray<LevelQty> qty_;
   std::array<std::uint32_t, kSizeClasses> free_blocks_{};   ///< per size class, kNoBlockOffset = none
   std::array<std::uint64_t, kBookRejectCount> rejects_{};
   std::uint64_t orders_live_ = 0;
   std::uint64_t level_slots_in_use_ = 0;
+  std::uint64_t displaced_ = 0;         ///< index entries away from their home slot
   std::uint32_t max_orders_ = 0;
   std::uint32_t level_bump_ = 0;        ///< first never-used slot of keys_ / qty_
   std::uint32_t index_mask_ = 0;

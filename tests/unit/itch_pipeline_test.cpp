@@ -5,6 +5,10 @@
 // ITCH length are counted rejects, the emitted updates decode, and a looped session starts over.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "hypergate/config/config.hpp"
@@ -263,3 +267,25 @@ TEST(ItchPipeline, BadOptionsAreConfigErrors) {
   EXPECT_NE(d.find("unknown sink 'nope'"), std::string::npos) << d;
   EXPECT_NE(d.find("rerequest"), std::string::npos) << d;
 }
+
+#ifndef HG_SANITIZED  // the sanitizers reserve terabytes of shadow address space: RLIMIT_AS cannot apply
+TEST(ItchPipeline, AnOrderBookTooLargeToMapIsAnErrorNotACrash) {
+  // In a child limited to 1 GiB of address space, a book for 2^24 orders (a 768 MiB index plus
+  // level arenas) cannot be mapped: create() reports it, naming the option to lower.
+  ::testing::FLAGS_gtest_death_test_style = "threadsafe";
+  EXPECT_EXIT(
+      {
+        rlimit lim{};
+        lim.rlim_cur = lim.rlim_max = std::size_t{1} << 30;
+        if (::setrlimit(RLIMIT_AS, &lim) != 0) std::_Exit(3);
+        ItchPipelineOptions o;
+        o.book.max_orders = 1u << 24;
+        o.book.level_capacity = 1u << 24;
+        auto p = ItchPipeline::create(o);
+        if (p.ok()) std::_Exit(1);
+        std::fprintf(stderr, "%s\n", p.error().message.c_str());
+        std::_Exit(p.error().message.find("max_orders = 16777216") != std::string::npos ? 0 : 2);
+      },
+      ::testing::ExitedWithCode(0), "cannot allocate the order book");
+}
+#endif

@@ -462,14 +462,17 @@ TEST(OrderBook, SideFromItch) {
 constexpr std::size_t kDepthCompared = 10;
 
 // Applies `ops` operations to both and compares outcome, top and depth of the touched symbol after
-// each; at the end every symbol's full book and the counters.
-void compare_with_reference(const OrderFlowGenerator::Options& flow, std::size_t ops, const OrderBook::Options& bo) {
+// each; at the end every symbol's full book and the counters. `max_displaced` (optional) receives the
+// most index entries that were displaced (away from their home slot) at once.
+void compare_with_reference(const OrderFlowGenerator::Options& flow, std::size_t ops, const OrderBook::Options& bo,
+                            std::uint64_t* max_displaced_out = nullptr) {
   OrderBook book(bo);
   ReferenceBook ref(bo.max_orders);
   OrderFlowGenerator gen(flow);
   std::array<DepthLevel, kDepthCompared> depth{};
   std::array<std::uint64_t, 5> kinds{};
   std::uint64_t top_changes = 0;
+  std::uint64_t max_displaced = 0;
   for (std::size_t i = 0; i < ops; ++i) {
     const BookOp op = gen.next();
     ++kinds[op.kind];
@@ -490,7 +493,15 @@ void compare_with_reference(const OrderFlowGenerator::Options& flow, std::size_t
           << "op " << i << " locate " << locate << " side " << int(side);
     }
     ASSERT_EQ(book.orders_live(), ref.orders_live()) << "op " << i;
+    // The index invariant (reachability, displaced count) after every op of a tiny book, now and
+    // then for a large one (the check walks the whole index).
+    max_displaced = std::max(max_displaced, book.index_displaced());
+    if (max_displaced_out != nullptr) *max_displaced_out = max_displaced;
+    if (bo.max_orders <= 1024 || i % 50'000 == 0) {
+      ASSERT_TRUE(book.index_consistent()) << "op " << i;
+    }
   }
+  ASSERT_TRUE(book.index_consistent());
   for (std::uint32_t locate = 0; locate <= flow.symbols; ++locate) {
     for (const Side side : {Side::kBuy, Side::kSell}) {
       std::vector<DepthLevel> all(book.level_count(static_cast<std::uint16_t>(locate), side));
@@ -541,7 +552,9 @@ TEST(OrderBookVsReference, TinyPoolWithExhaustionAndIndexChurn) {
   OrderBook::Options bo;
   bo.max_orders = 64;
   bo.level_capacity = 1u << 16;
-  compare_with_reference(flow, 200'000, bo);
+  std::uint64_t max_displaced = 0;
+  compare_with_reference(flow, 200'000, bo, &max_displaced);
+  EXPECT_GT(max_displaced, 4u);  // collisions did displace entries: the shifting path ran
 }
 
 TEST(OrderBookVsReference, PoolExhaustionIsSeenByTheTinyStream) {
