@@ -122,6 +122,8 @@ Result<void> NatsSource::subscribe_jetstream() {
   return {};
 }
 
+// By hand rather than natsMsg_GetMetaData(), which parses the same subject but allocates the metadata
+// and its strings for every message on the delivery thread.
 std::uint64_t jetstream_stream_sequence(std::string_view reply) noexcept {
   constexpr std::string_view kPrefix = "$JS.ACK.";
   if (!reply.starts_with(kPrefix)) return 0;

@@ -13,7 +13,6 @@
 
 #include "hypergate/core/clock.hpp"
 #include "hypergate/metrics/stage_probe.hpp"
-#include "protocols/wire.hpp"
 
 namespace hypergate::market {
 
@@ -155,40 +154,8 @@ void ItchPipeline::poll_rerequest_replies(std::uint64_t now_ns) noexcept {
   }
 }
 
-namespace {
-// How many messages ahead of the one being applied the order's index slot is prefetched: enough to
-// cover a memory access with the work of the messages in between, few enough that the lines are
-// still in L1 when their turn comes (a MoldUDP64 packet carries 20-60 ITCH messages).
-constexpr int kPrefetchAhead = 6;
-
-// The order reference every order-flow message carries at offset 11 (A F E C X D U: for U the
-// original ref), or 0 for any other message or one too short to hold it (visit() rejects those).
-inline std::uint64_t prefetch_ref(protocols::Bytes msg) noexcept {
-  if (msg.size() < 19) return 0;
-  switch (static_cast<char>(msg[0])) {
-    case 'A': case 'F': case 'E': case 'C': case 'X': case 'D': case 'U':
-      return protocols::wire::load_be64(msg.data() + 11);
-    default:
-      return 0;
-  }
-}
-}  // namespace
-
 void ItchPipeline::on_messages(mold::MessageRange messages) {
-  // Software prefetch kPrefetchAhead messages ahead: an execute/cancel/delete of an older order
-  // otherwise stalls on its index slot (a cache miss per message), one after the other.
-  const mold::MessageRangeEnd end = messages.end();
-  mold::MessageIterator ahead = messages.begin();
-  for (int k = 0; k < kPrefetchAhead && ahead != end; ++k, ++ahead) {
-    if (const std::uint64_t ref = prefetch_ref((*ahead).data); ref != 0) book_->prefetch(ref);
-  }
-  for (mold::MessageIterator it = messages.begin(); it != end; ++it) {
-    if (ahead != end) {
-      if (const std::uint64_t ref = prefetch_ref((*ahead).data); ref != 0) book_->prefetch(ref);
-      ++ahead;
-    }
-    apply((*it).data);
-  }
+  for (const mold::MessageBlock block : messages) apply(block.data);
   // Raw ITCH output points into this packet, which the session may recycle once we return.
   if (opt_.output != ItchPipelineOptions::Output::Updates && out_ != nullptr) out_->flush();
 }

@@ -1,9 +1,10 @@
 #pragma once
 // MappedArray<T>: a fixed-size array of T in its own MappedRegion, for large tables on a hot path
-// (an order index, level arenas) where a std::vector's 4 KiB pages cost a TLB miss on nearly every
-// random access. With try_huge_pages the region is backed by 2 MiB pages when the system has them
-// (hugetlbfs pool, else transparent huge pages via madvise), so a 48 MiB table needs 24 TLB entries
-// instead of 12,288. Falls back to normal pages silently; huge_pages() says which it got.
+// (an order index, level arenas) that are probed at random. With try_huge_pages the region is backed
+// by 2 MiB pages when the system has them (hugetlbfs pool, else transparent huge pages via madvise):
+// a 48 MiB table spans 24 of them instead of 12,288 pages of 4 KiB, which matters once the part of
+// the table in use outgrows what the TLB covers. Falls back to normal pages silently; huge_pages()
+// says which it got.
 //
 // Contract: the memory is zero-filled and pre-faulted at create(), never grows or moves. T must be
 // trivially copyable and destructible, and all-zero bytes must be a valid T (the array starts as
