@@ -34,11 +34,6 @@ OrderBook::OrderBook(const Options& options)
   reset_counters();
 }
 
-void OrderBook::init_free_lists() noexcept {
-  for (Slot& s : index_) s = Slot{};
-  reset_counters();
-}
-
 void OrderBook::reset_counters() noexcept {
   displaced_ = 0;
   free_blocks_.fill(kNoBlockOffset);
@@ -50,7 +45,8 @@ void OrderBook::reset_counters() noexcept {
 
 void OrderBook::reset() noexcept {
   for (SymbolBook& b : symbols_) b.sides = {};
-  init_free_lists();
+  for (Slot& s : index_) s = Slot{};
+  reset_counters();
 }
 
 void OrderBook::set_symbol(std::uint16_t locate, std::string_view stock) noexcept {

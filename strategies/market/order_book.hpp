@@ -306,8 +306,7 @@ class OrderBook {
 
   /// Removes the order in `slot` from its level and the index.
   void drop_order(std::size_t slot, bool& top_changed) noexcept;
-  void init_free_lists() noexcept;   ///< empties the index, then reset_counters()
-  void reset_counters() noexcept;    ///< free lists, bump pointer, live count, rejects
+  void reset_counters() noexcept;    ///< free lists, bump pointer, live and displaced counts, rejects
 
   std::vector<SymbolBook> symbols_;              // 2 MiB, few lines hot: normal pages
   kv::MappedArray<Slot> index_;                   // huge pages when available (see "MEMORY" above)
