@@ -5,25 +5,13 @@
 #include <cstring>
 
 #include "market/order_book.hpp"
+#include "protocols/wire.hpp"
 
 namespace hypergate::market {
 
+namespace wire = protocols::wire;
+
 namespace {
-
-template <class T>
-void put_be(std::byte* p, T v) noexcept {
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    p[sizeof(T) - 1 - i] = static_cast<std::byte>(v & 0xFF);
-    v = static_cast<T>(v >> 8);
-  }
-}
-
-template <class T>
-[[nodiscard]] T get_be(const std::byte* p) noexcept {
-  T v = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i) v = static_cast<T>((v << 8) | static_cast<T>(p[i]));
-  return v;
-}
 
 // Field offsets of the wire format (the table in tob_update.hpp).
 constexpr std::size_t kOffFlags = 1;
@@ -90,28 +78,28 @@ void encode_tob_update(const TobUpdate& u, std::span<std::byte, kTobUpdateSize> 
   std::byte* p = out.data();
   p[0] = static_cast<std::byte>(kTobUpdateType);
   p[kOffFlags] = static_cast<std::byte>(u.flags);
-  put_be<std::uint16_t>(p + kOffLocate, u.locate);
+  wire::store_be16(p + kOffLocate, u.locate);
   std::memcpy(p + kOffSymbol, u.symbol.data(), u.symbol.size());
-  put_be<std::uint32_t>(p + kOffBidPrice, u.bid_price);
-  put_be<std::uint64_t>(p + kOffBidQty, u.bid_qty);
-  put_be<std::uint32_t>(p + kOffAskPrice, u.ask_price);
-  put_be<std::uint64_t>(p + kOffAskQty, u.ask_qty);
-  put_be<std::uint64_t>(p + kOffTimestamp, u.timestamp_ns);
-  put_be<std::uint64_t>(p + kOffSequence, u.sequence);
+  wire::store_be32(p + kOffBidPrice, u.bid_price);
+  wire::store_be64(p + kOffBidQty, u.bid_qty);
+  wire::store_be32(p + kOffAskPrice, u.ask_price);
+  wire::store_be64(p + kOffAskQty, u.ask_qty);
+  wire::store_be64(p + kOffTimestamp, u.timestamp_ns);
+  wire::store_be64(p + kOffSequence, u.sequence);
 }
 
 Status decode_tob_update(std::span<const std::byte> in, TobUpdate& out) noexcept {
   if (in.size() != kTobUpdateSize || in[0] != static_cast<std::byte>(kTobUpdateType)) return Status::Malformed;
   const std::byte* p = in.data();
   out.flags = static_cast<std::uint8_t>(p[kOffFlags]);
-  out.locate = get_be<std::uint16_t>(p + kOffLocate);
+  out.locate = wire::load_be16(p + kOffLocate);
   std::memcpy(out.symbol.data(), p + kOffSymbol, out.symbol.size());
-  out.bid_price = get_be<std::uint32_t>(p + kOffBidPrice);
-  out.bid_qty = get_be<std::uint64_t>(p + kOffBidQty);
-  out.ask_price = get_be<std::uint32_t>(p + kOffAskPrice);
-  out.ask_qty = get_be<std::uint64_t>(p + kOffAskQty);
-  out.timestamp_ns = get_be<std::uint64_t>(p + kOffTimestamp);
-  out.sequence = get_be<std::uint64_t>(p + kOffSequence);
+  out.bid_price = wire::load_be32(p + kOffBidPrice);
+  out.bid_qty = wire::load_be64(p + kOffBidQty);
+  out.ask_price = wire::load_be32(p + kOffAskPrice);
+  out.ask_qty = wire::load_be64(p + kOffAskQty);
+  out.timestamp_ns = wire::load_be64(p + kOffTimestamp);
+  out.sequence = wire::load_be64(p + kOffSequence);
   return Status::Ok;
 }
 
