@@ -110,33 +110,44 @@ BookOutcome OrderBook::replace(std::uint64_t old_ref, std::uint64_t new_ref, std
   const std::uint16_t locate = o.locate;
   const Side side = o.side;
   if (shares == 0) [[unlikely]] return reject(BookReject::kZeroShares, locate);
-  if (new_ref != old_ref && index_[probe(new_ref)].shares != 0) [[unlikely]] {
-    return reject(BookReject::kDuplicateRef, locate);
+  std::size_t new_slot = old_slot;
+  if (new_ref != old_ref) {
+    new_slot = probe(new_ref);
+    if (index_[new_slot].shares != 0) [[unlikely]] return reject(BookReject::kDuplicateRef, locate);
   }
   SymbolBook& book = symbols_[locate];
-  // Unlike the other operations, a replace can touch the best level and leave it as it was (same
-  // price, same shares): compare the side's best before and after instead of trusting the level
-  // flags (the other side is not touched).
-  const LevelTop before = side_top(book, side);
-  bool touched = false;
-  remove_from_level(book, side, o.price, o.shares, true, touched, o.depth);
-  std::uint8_t depth = 0;
-  if (!add_to_level(book, side, price, shares, touched, depth)) [[unlikely]] {
-    // The old order is already off its level: finish removing it (see the contract).
-    --orders_live_;
-    erase_slot(old_slot);
-    return reject(BookReject::kLevelsExhausted, locate, true, touched && before != side_top(book, side));
+  bool top_changed = false;
+  std::uint8_t depth = o.depth;
+  if (price == o.price) {
+    // Same level: only its shares change (the order count stays), no level comes or goes.
+    change_level_shares(book, side, price, o.shares, shares, top_changed, depth);
+  } else {
+    // Unlike the other operations, a replace can touch the best level and leave it as it was (the
+    // order moves from one price to another and back, or leaves the best level for a level that
+    // becomes the same): compare the side's best before and after instead of trusting the flags.
+    const LevelTop before = side_top(book, side);
+    bool touched = false;
+    remove_from_level(book, side, o.price, o.shares, true, touched, depth);
+    if (!add_to_level(book, side, price, shares, touched, depth)) [[unlikely]] {
+      // The old order is already off its level: finish removing it (see the contract).
+      --orders_live_;
+      erase_slot(old_slot);
+      return reject(BookReject::kLevelsExhausted, locate, true, touched && before != side_top(book, side));
+    }
+    top_changed = touched && before != side_top(book, side);
   }
   if (new_ref == old_ref) {
     o.price = price;
     o.shares = shares;
     o.depth = depth;
   } else {
-    // erase_slot may shift entries (`o` with them), so the new ref's slot is probed after it.
     erase_slot(old_slot);
-    store_new(probe(new_ref), Slot{new_ref, price, shares, locate, side, depth});
+    // erase_slot may shift entries back into the slots before an empty one, so the probe's empty slot
+    // is still right only when it is the new ref's home (nothing before it on its probe path).
+    if (new_slot != home(new_ref)) new_slot = probe(new_ref);
+    store_new(new_slot, Slot{new_ref, price, shares, locate, side, depth});
   }
-  return {locate, true, touched && before != side_top(book, side), BookReject::kNone};
+  return {locate, true, top_changed, BookReject::kNone};
 }
 
 void OrderBook::drop_order(std::size_t slot, bool& top_changed) noexcept {
@@ -303,11 +314,20 @@ void OrderBook::remove_from_level(SymbolBook& book, Side side, std::uint32_t pri
   const std::uint32_t key = key_of(side, price);
   // The level is where the order last saw it unless a better level came or went since: one compare
   // instead of a search, most of the time.
+  // When it moved, it is most often by one: one better level came (the order's level is one further
+  // from the best) or went (one closer). Both neighbours are checked before a search.
   std::uint32_t pos = s.size - 1 - depth;
   if (depth >= s.size || keys[pos] != key) {
-    pos = find_level(keys, s.size, key);
-    // Every live order is counted in exactly one level: the level exists.
-    if (pos >= s.size || keys[pos] != key) [[unlikely]] return;
+    const std::uint32_t further = depth + 1;   // its depth if a better level came
+    if (further < s.size && keys[s.size - 1 - further] == key) {
+      pos = s.size - 1 - further;
+    } else if (depth != 0 && depth <= s.size && keys[s.size - depth] == key) {   // one went
+      pos = s.size - depth;
+    } else {
+      pos = find_level(keys, s.size, key);
+      // Every live order is counted in exactly one level: the level exists.
+      if (pos >= s.size || keys[pos] != key) [[unlikely]] return;
+    }
     depth = depth_of(s.size, pos);
   }
   top_changed |= pos + 1 == s.size;
@@ -322,6 +342,22 @@ void OrderBook::remove_from_level(SymbolBook& book, Side side, std::uint32_t pri
     free_block(s.offset, s.size_class);
     s.size_class = kNoBlock;
   }
+}
+
+void OrderBook::change_level_shares(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t old_shares,
+                                    std::uint32_t new_shares, bool& top_changed, std::uint8_t& depth) noexcept {
+  SideLevels& s = book.sides[static_cast<std::size_t>(side)];
+  const std::uint32_t* keys = keys_.data() + s.offset;
+  const std::uint32_t key = key_of(side, price);
+  std::uint32_t pos = s.size - 1 - depth;
+  if (depth >= s.size || keys[pos] != key) {
+    pos = find_level(keys, s.size, key);
+    if (pos >= s.size || keys[pos] != key) [[unlikely]] return;   // cannot happen: the order is on it
+    depth = depth_of(s.size, pos);
+  }
+  LevelQty& q = qty_[s.offset + pos];
+  q.shares = q.shares - old_shares + new_shares;
+  top_changed |= pos + 1 == s.size && old_shares != new_shares;
 }
 
 std::uint32_t OrderBook::alloc_block(std::uint8_t size_class) noexcept {

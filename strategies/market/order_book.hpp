@@ -296,6 +296,10 @@ class OrderBook {
                                   bool& top_changed, std::uint8_t& depth) noexcept;
   void remove_from_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
                          bool order_gone, bool& top_changed, std::uint8_t& depth) noexcept;
+  /// An order of `price` changes from old_shares to new_shares and stays on its level (a replace at
+  /// the same price): the level's shares change, its order count does not.
+  void change_level_shares(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t old_shares,
+                           std::uint32_t new_shares, bool& top_changed, std::uint8_t& depth) noexcept;
   /// Position of `key` in the side's keys (ascending), or the position where it would be inserted:
   /// the number of keys below `key`. `keys` is a whole block (its capacity is a multiple of 8 and at
   /// least `size`), so whole groups of eight may be read past `size`; those lanes are masked off.

@@ -343,6 +343,14 @@ TEST(OrderBook, ReplaceMovesTheOrderUnderANewRef) {
   EXPECT_TRUE(r.ok() && r.top_changed);
   EXPECT_EQ(book.top(5), (TopOfBook{5100, 10, 0, 0}));
   EXPECT_EQ(book.orders_live(), 2u);
+  // Same price behind the best, on a level holding two orders: its shares change, its order count
+  // does not, the top is untouched.
+  ASSERT_TRUE(book.add(5, 6, Side::kBuy, 50, 5000).ok());
+  r = book.replace(1, 7, 300, 5000);
+  EXPECT_TRUE(r.ok() && r.applied);
+  EXPECT_FALSE(r.top_changed);
+  EXPECT_EQ(depth_of(book, 5, Side::kBuy), (std::vector<DepthLevel>{{5100, 1, 10}, {5000, 2, 350}}));
+  EXPECT_TRUE(book.index_consistent());
 }
 
 TEST(OrderBook, ReplaceRejectsLeaveTheBookAlone) {
