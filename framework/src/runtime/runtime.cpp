@@ -301,10 +301,12 @@ class ValveDownstream final : public route::Downstream {
   }
 
   // One push per message: push_burst() only counts verdicts per batch, and a source that answers each
-  // message needs to know which one collided. The tick is read right after the engine answered.
+  // message needs to know which one collided. The tick is read right after the engine answered, and
+  // that tick is also the next message's push time (one clock read per message).
   void deliver_observed(std::span<const Message> msgs, std::span<const route::Route> routes) noexcept {
     const std::size_t total = std::min(msgs.size(), routes.size());
     const std::uint64_t t0 = TscClock::ticks();
+    std::uint64_t now = t0;
     for (std::size_t base = 0; base < total; base += kDefaultBurst) {
       const std::size_t n = std::min<std::size_t>(kDefaultBurst, total - base);
       valve::BurstOutcome sum;
@@ -314,18 +316,25 @@ class ValveDownstream final : public route::Downstream {
         if (routes[k].action != route::Action::Deliver) {
           ++sum.skipped;
           out.outcome = adapter::Outcome::Dropped;
-          out.tsc = TscClock::ticks();
+          out.tsc = now = TscClock::ticks();
           continue;
         }
-        const valve::BurstOutcome o = engine_.push_burst(worker_.index, msgs.subspan(k, 1), routes.subspan(k, 1),
-                                                         spin_work_);
-        out.tsc = TscClock::ticks();
-        out.outcome = o.rejected != 0     ? adapter::Outcome::Rejected
-                      : o.collisions != 0 ? adapter::Outcome::Collision
-                                          : adapter::Outcome::Processed;
-        sum.processed += o.processed;
-        sum.collisions += o.collisions;
-        sum.rejected += o.rejected;
+        const valve::Verdict v = engine_.push(worker_.index, msgs[k], routes[k], now, spin_work_);
+        out.tsc = now = TscClock::ticks();
+        switch (v) {
+          case valve::Verdict::Processed:
+            out.outcome = adapter::Outcome::Processed;
+            ++sum.processed;
+            break;
+          case valve::Verdict::Collision:
+            out.outcome = adapter::Outcome::Collision;
+            ++sum.collisions;
+            break;
+          case valve::Verdict::Rejected:
+            out.outcome = adapter::Outcome::Rejected;
+            ++sum.rejected;
+            break;
+        }
       }
       count(n, sum);
       observer_->on_outcomes(msgs.subspan(base, n), std::span<const adapter::PushOutcome>(outcomes_.data(), n));

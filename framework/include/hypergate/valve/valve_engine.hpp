@@ -155,12 +155,20 @@ class ValveEngine {
     return push(producer, m, r);
   }
 
-  /// Pushes one message onto route.lane & (lanes - 1).
+  /// Pushes one message onto route.lane & (lanes - 1) (whatever route.action says: the caller chose to
+  /// deliver it).
   Verdict push(std::uint32_t producer, const Message& m, const route::Route& r) noexcept {
+    return push(producer, m, r, TscClock::ticks(), NoSpinWork{});
+  }
+  /// The same with the push time given (`now_tsc`, a TscClock tick the caller read anyway: it becomes the
+  /// slot's push time) and the Spin policy's `while_spinning`. For a caller that needs each message's
+  /// verdict: no burst grouping, no clock read.
+  template <class SpinWork>
+  Verdict push(std::uint32_t producer, const Message& m, const route::Route& r, std::uint64_t now_tsc,
+               SpinWork&& while_spinning) noexcept {
     std::uint8_t idx = 0;
     Tally t;
-    NoSpinWork none;
-    push_group(producer, r.lane & lane_mask_, &m, &r, &idx, 1, TscClock::ticks(), t, none);
+    push_group(producer, r.lane & lane_mask_, &m, &r, &idx, 1, now_tsc, t, while_spinning);
     return t.rejected ? Verdict::Rejected : t.collisions ? Verdict::Collision : Verdict::Processed;
   }
 
