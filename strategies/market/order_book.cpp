@@ -29,7 +29,9 @@ OrderBook::OrderBook(const Options& options)
   symbols_.resize(kLocates);
   // Zero-filled: every slot is empty (0 shares), every level key and quantity 0.
   index_ = kv::MappedArray<Slot>::create_or_throw(index_capacity, true);
-  keys_ = kv::MappedArray<std::uint32_t>::create_or_throw(level_capacity, true);
+  // kKeyPadding keys of padding: the level search always reads 32 keys from a block's start, which runs
+  // past a block of 8 or 16 levels, at the arena's end into the padding (read, never written or used).
+  keys_ = kv::MappedArray<std::uint32_t>::create_or_throw(std::size_t{level_capacity} + kKeyPadding, true);
   qty_ = kv::MappedArray<LevelQty>::create_or_throw(level_capacity, true);
   reset_counters();
 }
@@ -204,9 +206,9 @@ void OrderBook::erase_slot(std::size_t slot) noexcept {
 namespace {
 
 // Keys below `key` among keys[0, n), n <= 32. The keys are sorted, so the lanes that compare below
-// form a prefix: eight keys at a time become eight mask bits, and the count is the number of trailing
-// ones. Lanes at or past n are read (the caller guarantees whole groups of eight are inside the block:
-// blocks hold a multiple of kMinBlock = 8 levels) and masked off.
+// form a prefix: the 32 keys from `keys` become 32 mask bits, and the count is the number of trailing
+// ones. Lanes at or past n are read and masked off: they lie in the block or, for a block smaller than
+// 32 levels, in the arena after it (other blocks, or the arena's kKeyPadding keys at its end).
 inline std::uint32_t count_below(const std::uint32_t* keys, std::uint32_t n, std::uint32_t key) noexcept {
 #if defined(__SSE2__)
   // SSE2 compares signed 32-bit lanes: flipping the sign bit of both sides orders unsigned keys. Two
@@ -215,17 +217,21 @@ inline std::uint32_t count_below(const std::uint32_t* keys, std::uint32_t n, std
   // the trailing zeros of its complement (BSF/TZCNT, baseline).
   const __m128i bias = _mm_set1_epi32(static_cast<int>(0x80000000u));
   const __m128i k = _mm_xor_si128(_mm_set1_epi32(static_cast<int>(key)), bias);
-  std::uint64_t below = 0;
-  for (std::uint32_t i = 0; i < n; i += 8) {
+  // Always all four groups of eight: a loop over ceil(n / 8) groups mispredicts its exit as the sides'
+  // depths vary, and the fixed form is no more instructions (the packs are shared).
+  auto group = [&](std::uint32_t i) noexcept {
     __m128i lo;
     __m128i hi;
     std::memcpy(&lo, keys + i, sizeof lo);  // unaligned 16-byte loads
     std::memcpy(&hi, keys + i + 4, sizeof hi);
     const __m128i lt_lo = _mm_cmplt_epi32(_mm_xor_si128(lo, bias), k);
     const __m128i lt_hi = _mm_cmplt_epi32(_mm_xor_si128(hi, bias), k);
-    const __m128i bytes = _mm_packs_epi16(_mm_packs_epi32(lt_lo, lt_hi), _mm_setzero_si128());
-    below |= static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(bytes)) & 0xFFu) << i;
-  }
+    return _mm_packs_epi32(lt_lo, lt_hi);   // eight 16-bit results
+  };
+  const __m128i low16 = _mm_packs_epi16(group(0), group(8));     // sixteen 8-bit results
+  const __m128i high16 = _mm_packs_epi16(group(16), group(24));
+  std::uint64_t below = static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(low16))) |
+                        static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(high16))) << 16;
   below &= (std::uint64_t{1} << n) - 1;  // n <= 32: the shift is defined
   return static_cast<std::uint32_t>(std::countr_zero(~below));
 #else
@@ -366,7 +372,7 @@ std::uint32_t OrderBook::alloc_block(std::uint8_t size_class) noexcept {
   if (offset != kNoBlockOffset) {
     free_blocks_[size_class] = keys_[offset];   // free blocks chain through their first key
   } else {
-    if (static_cast<std::uint64_t>(level_bump_) + block > keys_.size()) return kNoBlockOffset;
+    if (static_cast<std::uint64_t>(level_bump_) + block > qty_.size()) return kNoBlockOffset;
     offset = level_bump_;
     level_bump_ += block;
   }

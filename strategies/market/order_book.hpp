@@ -250,7 +250,8 @@ class OrderBook {
   static constexpr std::uint32_t kNoBlockOffset = 0xFFFFFFFFu;   ///< no block / empty free list
   static constexpr std::uint8_t kNoBlock = 0xFF;
   static constexpr std::uint32_t kMinBlock = 8;
-  static constexpr std::size_t kSizeClasses = 28;   // 8 << 27 = 2^30 levels: past any level_capacity
+  static constexpr std::size_t kSizeClasses = 28;
+  static constexpr std::size_t kKeyPadding = 32;    ///< keys after the arena that the level search may read   // 8 << 27 = 2^30 levels: past any level_capacity
 
   static constexpr std::uint32_t key_of(Side side, std::uint32_t price) noexcept {
     return side == Side::kBuy ? price : ~price;
@@ -301,8 +302,9 @@ class OrderBook {
   void change_level_shares(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t old_shares,
                            std::uint32_t new_shares, bool& top_changed, std::uint8_t& depth) noexcept;
   /// Position of `key` in the side's keys (ascending), or the position where it would be inserted:
-  /// the number of keys below `key`. `keys` is a whole block (its capacity is a multiple of 8 and at
-  /// least `size`), so whole groups of eight may be read past `size`; those lanes are masked off.
+  /// the number of keys below `key`. `keys` is the start of a block in keys_: the 32 keys from it are
+  /// read whatever `size` (past a small block: other blocks or the arena's padding); lanes at or past
+  /// `size` are masked off.
   [[nodiscard]] static std::uint32_t find_level(const std::uint32_t* keys, std::uint32_t size,
                                                 std::uint32_t key) noexcept;
   [[nodiscard]] std::uint32_t alloc_block(std::uint8_t size_class) noexcept;   // kNoBlockOffset when full
