@@ -12,15 +12,7 @@
 //                        includes queueing behind the backlog in libnats, the server and the subscriber)
 //   .../publish_paced    at most 8 bursts in flight to the subscriber (latency without a backlog; the
 //                        rate is then bounded by the pacing rule and libnats' flusher cadence)
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <nats/nats.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <benchmark/benchmark.h>
 
@@ -34,11 +26,10 @@
 #include <thread>
 #include <vector>
 
+#include "../nats_server.hpp"
 #include "hypergate/metrics/hdr_histogram.hpp"
 #include "market/tob_update.hpp"
 #include "nats/nats_sink.hpp"
-
-extern char** environ;
 
 namespace {
 
@@ -53,61 +44,16 @@ std::uint64_t now_ns() {
           .count());
 }
 
-std::uint16_t free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
+/// nats-server on a free loopback port for the whole process, its output discarded; killed at exit.
+test::NatsServer& server() {
+  static test::NatsServer s{test::NatsServerOptions{}};
+  return s;
 }
 
-/// nats-server on a free loopback port for the whole process; killed at exit.
-class LocalServer {
- public:
-  LocalServer() : port_(free_port()) {
-    std::vector<std::string> args{"/usr/sbin/nats-server", "-a", "127.0.0.1", "-p", std::to_string(port_)};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-    for (int i = 0; i < 200 && pid_ > 0; ++i) {  // until it accepts connections (bounded)
-      natsConnection* nc = nullptr;
-      if (natsConnection_ConnectTo(&nc, url().c_str()) == NATS_OK) {
-        natsConnection_Destroy(nc);
-        ready_ = true;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-  }
-  ~LocalServer() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      int st = 0;
-      waitpid(pid_, &st, 0);
-    }
-  }
-  [[nodiscard]] std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
-  [[nodiscard]] bool ready() const { return ready_; }
-
- private:
-  std::uint16_t port_;
-  pid_t pid_ = -1;
-  bool ready_ = false;
-};
-
-LocalServer& server() {
-  static LocalServer s;
-  return s;
+/// Whether server() runs and accepts connections: started (and awaited, bounded) on the first call.
+bool server_ready() {
+  static const bool ready = server().start();
+  return ready;
 }
 
 /// Subscriber on md.*: counts messages and records publish -> callback latency (its own thread).
@@ -204,7 +150,7 @@ void pace(const LatencySubscriber& sub, std::uint64_t sent, bool paced) {
 }
 
 void run_hypergate_sink(benchmark::State& state, bool paced) {
-  if (!server().ready()) {
+  if (!server_ready()) {
     state.SkipWithError("nats-server did not start");
     return;
   }
@@ -240,7 +186,7 @@ void run_hypergate_sink(benchmark::State& state, bool paced) {
 }
 
 void run_plain_libnats(benchmark::State& state, bool paced) {
-  if (!server().ready()) {
+  if (!server_ready()) {
     state.SkipWithError("nats-server did not start");
     return;
   }

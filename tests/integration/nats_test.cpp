@@ -17,11 +17,7 @@
 //      lanes drop (conflate), every lane keeps in == out + dropped + conflated + in_flight, every message
 //      emitted is published, failed, dropped or conflated; a server restarted on the port gets publishes again.
 // Waits are polls with bounded deadlines (hang guards), never timing assertions.
-#include <fcntl.h>
 #include <nats/nats.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -44,6 +40,7 @@
 #include <vector>
 
 #include "gateway_process.hpp"
+#include "../nats_server.hpp"
 #include "loopback.hpp"
 #include "market/tob_update.hpp"
 
@@ -52,11 +49,12 @@ namespace {
 using hypergate::test::connect_to;
 using hypergate::test::free_port;
 using hypergate::test::GatewayProcess;
+using hypergate::test::kNatsServerBinary;
+using hypergate::test::NatsServer;
+using hypergate::test::NatsServerOptions;
 using hypergate::test::send_all;
 using hypergate::test::sh;
 using Clock = std::chrono::steady_clock;
-
-const std::string kNatsServer = "/usr/sbin/nats-server";
 
 struct Top {
   std::uint64_t bid_price = 0, bid_qty = 0, ask_price = 0, ask_qty = 0;
@@ -114,39 +112,6 @@ bool eventually(F cond, std::chrono::milliseconds limit = std::chrono::milliseco
   }
   return true;
 }
-
-/// A nats-server child process, its output in a log file; SIGKILLed (and reaped) by the destructor.
-class NatsServer {
- public:
-  NatsServer(std::vector<std::string> args, std::string log) : log_(std::move(log)) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    args.insert(args.begin(), kNatsServer);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, kNatsServer.c_str(), &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  ~NatsServer() { kill9(); }
-  NatsServer(const NatsServer&) = delete;
-  NatsServer& operator=(const NatsServer&) = delete;
-  void kill9() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  [[nodiscard]] bool running() const { return pid_ > 0; }
-  [[nodiscard]] std::string log() const { return read_file(log_); }
-
- private:
-  pid_t pid_ = -1;
-  std::string log_;
-};
 
 /// A SoupBinTCP client that logs in from sequence 1 and folds TobUpdates into a book.
 class SoupClient {
@@ -230,7 +195,9 @@ std::string feed_config(const std::string& capture, const std::string& speed, co
 class NatsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access(kNatsServer.c_str(), X_OK) != 0) GTEST_SKIP() << kNatsServer << " missing (scripts/setup.sh installs it)";
+    if (access(kNatsServerBinary.c_str(), X_OK) != 0) {
+      GTEST_SKIP() << kNatsServerBinary << " missing (scripts/setup.sh installs it)";
+    }
     dir_ = tmpdir();
   }
   void TearDown() override {
@@ -261,9 +228,8 @@ TEST_F(natsGateway, FeedGatewayToEdgeGatewayThroughNatsGivesTheReplayBook) {
   ASSERT_EQ(ref.size(), 10u);
 
   const std::uint16_t nats_port = free_port();
-  NatsServer server({"-a", "127.0.0.1", "-p", std::to_string(nats_port)}, dir_ + "/nats.log");
-  ASSERT_TRUE(server.running());
-  ASSERT_TRUE(hypergate::test::wait_until_accepting(nats_port)) << server.log();
+  NatsServer server({.port = nats_port, .log = dir_ + "/nats.log"});
+  ASSERT_TRUE(server.start()) << server.log();
 
   // Gateway B (the edge): nats source -> passthrough (key = the subject's symbol) -> SoupBinTCP.
   const std::uint16_t soup_port = free_port();
@@ -361,20 +327,21 @@ TEST_F(natsGateway, ClusterNodeKilledMidStreamLosesNothingInJetStreamMode) {
   }
   std::vector<std::unique_ptr<NatsServer>> nodes;
   for (int i = 0; i < 3; ++i) {
-    std::string routes;
+    std::vector<std::uint16_t> routes;
     for (int j = 0; j < 3; ++j) {
-      if (j == i) continue;
-      routes += (routes.empty() ? "" : ",") + std::string("nats://127.0.0.1:") + std::to_string(route[j]);
+      if (j != i) routes.push_back(route[j]);
     }
     const std::string name = "hg" + std::to_string(i + 1);
-    nodes.push_back(std::make_unique<NatsServer>(
-        std::vector<std::string>{"-a", "127.0.0.1", "-p", std::to_string(client[i]), "-n", name, "--cluster_name",
-                                 "HGTEST", "--cluster", "nats://127.0.0.1:" + std::to_string(route[i]), "--routes",
-                                 routes, "-js", "-sd", dir_ + "/" + name},
-        dir_ + "/" + name + ".log"));
-    ASSERT_TRUE(nodes.back()->running());
+    nodes.push_back(std::make_unique<NatsServer>(NatsServerOptions{.port = client[i],
+                                                                   .store = dir_ + "/" + name,
+                                                                   .log = dir_ + "/" + name + ".log",
+                                                                   .name = name,
+                                                                   .cluster_name = "HGTEST",
+                                                                   .cluster_port = route[i],
+                                                                   .routes = routes}));
+    ASSERT_TRUE(nodes.back()->spawn());  // all three up before any is awaited: they form the cluster together
   }
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(hypergate::test::wait_until_accepting(client[i])) << nodes[i]->log();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(nodes[i]->wait_until_accepting()) << nodes[i]->log();
 
   // The stream, replicated on the three nodes, created once the cluster has a JetStream leader (polled).
   const std::string all = url(client[0]) + "," + url(client[1]) + "," + url(client[2]);
@@ -507,8 +474,8 @@ class Collector {
 TEST_F(natsGateway, JsonUpdatesAndRawItchOnTypedSubjects) {
   const std::string cap = capture(5000, 4, nullptr);
   const std::uint16_t nats_port = free_port();
-  NatsServer server({"-a", "127.0.0.1", "-p", std::to_string(nats_port)}, dir_ + "/nats.log");
-  ASSERT_TRUE(hypergate::test::wait_until_accepting(nats_port)) << server.log();
+  NatsServer server({.port = nats_port, .log = dir_ + "/nats.log"});
+  ASSERT_TRUE(server.start()) << server.log();
   Collector updates(url(nats_port), "md.T.*");
   Collector adds(url(nats_port), "md.A.*");
   Collector everything(url(nats_port), "md.>");
@@ -557,9 +524,8 @@ TEST_F(natsGateway, JsonUpdatesAndRawItchOnTypedSubjects) {
 TEST_F(natsGateway, JetStreamSinkCreatesItsStreamAndEveryPublishIsAcked) {
   const std::string cap = capture(8000, 4, nullptr);
   const std::uint16_t nats_port = free_port();
-  NatsServer server({"-a", "127.0.0.1", "-p", std::to_string(nats_port), "-js", "-sd", dir_ + "/js"},
-                    dir_ + "/nats.log");
-  ASSERT_TRUE(hypergate::test::wait_until_accepting(nats_port)) << server.log();
+  NatsServer server({.port = nats_port, .store = dir_ + "/js", .log = dir_ + "/nats.log"});
+  ASSERT_TRUE(server.start()) << server.log();
   write_file(dir_ + "/feed.toml", feed_config(cap, "max", "\"" + url(nats_port) + "\"",
                                               "jetstream = true\nstream = \"MDX\"\nmax_pending = 256\n"));
   GatewayProcess feed({"run", "--config", dir_ + "/feed.toml", "-q"});
@@ -610,7 +576,8 @@ TEST_F(natsGateway, NoServerAtStartIsRetriedWithBackoffThenPublishes) {
   EXPECT_NE(stats.find("\"published\":"), std::string::npos) << stats;
 
   // A server appears on that port: the sink connects and what it buffered goes out.
-  NatsServer server({"-a", "127.0.0.1", "-p", std::to_string(nats_port)}, dir_ + "/nats.log");
+  NatsServer server({.port = nats_port, .log = dir_ + "/nats.log"});
+  ASSERT_TRUE(server.spawn());  // not awaited here: the sink's connect is what the test waits for
   ASSERT_TRUE(gw.wait_for("nats sink 'md': connected to " + url(nats_port))) << gw.output() << server.log();
   ASSERT_TRUE(eventually([&] {
     const std::string m = sh("curl -s http://127.0.0.1:" + admin + "/metrics");
@@ -679,13 +646,6 @@ std::vector<LaneCounts> lanes_in_report(const std::string& report) {
   return out;
 }
 
-/// A nats-server on `port` (JetStream with its store in `store` when not empty).
-std::unique_ptr<NatsServer> nats_server(std::uint16_t port, const std::string& store, const std::string& log) {
-  std::vector<std::string> args{"-a", "127.0.0.1", "-p", std::to_string(port)};
-  if (!store.empty()) args.insert(args.end(), {"-js", "-sd", store});
-  return std::make_unique<NatsServer>(std::move(args), log);
-}
-
 /// The pushback path, end to end: a synthetic feed (20k msg/s, 4 keys) into a nats sink on a gateway with
 /// small valve lanes; the server is SIGKILLed mid-stream, so the sink's publishes are refused (core: the
 /// small reconnect buffer fills, NATS_INSUFFICIENT_BUFFER; JetStream: max_pending publishes wait for acks
@@ -697,9 +657,9 @@ std::unique_ptr<NatsServer> nats_server(std::uint16_t port, const std::string& s
 void pushback_to_the_lane_policy(const std::string& dir, bool jetstream, const std::string& policy) {
   const std::uint16_t port = free_port();
   const std::string store = jetstream ? dir + "/js" : "";
-  auto server = nats_server(port, store, dir + "/nats1.log");
-  ASSERT_TRUE(server->running());
-  ASSERT_TRUE(hypergate::test::wait_until_accepting(port)) << server->log();
+  auto server =
+      std::make_unique<NatsServer>(NatsServerOptions{.port = port, .store = store, .log = dir + "/nats1.log"});
+  ASSERT_TRUE(server->start()) << server->log();
   const std::string sink_extra = jetstream ? "jetstream = true\nstream = \"GEN\"\nmax_pending = 32\n"
                                              "ack_wait = \"1s\"\ndrain_timeout = \"10s\"\n"
                                            : "reconnect_buffer = 4096\n";
@@ -743,8 +703,9 @@ void pushback_to_the_lane_policy(const std::string& dir, bool jetstream, const s
   }
   const std::uint64_t published_down = stat(stats, "published");
 
-  server = nats_server(port, store, dir + "/nats2.log");  // the same port (and JetStream store)
-  ASSERT_TRUE(server->running());
+  // The same port (and JetStream store), a new log.
+  server = std::make_unique<NatsServer>(NatsServerOptions{.port = port, .store = store, .log = dir + "/nats2.log"});
+  ASSERT_TRUE(server->spawn());
   ASSERT_TRUE(gw.wait_for("nats sink 'md': reconnected to " + url(port))) << gw.output() << server->log();
   ASSERT_TRUE(eventually([&] {
     stats = sh("curl -s http://127.0.0.1:" + admin + "/stats");

@@ -17,13 +17,7 @@
 //      stop() joins the helper thread, also while it is still retrying.
 // nats-server must be installed (Debian package nats-server): a missing binary FAILS the test.
 // Every wait polls a condition with a deadline (a hang guard); nothing is timed.
-#include <fcntl.h>
 #include <nats/nats.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -41,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "../nats_server.hpp"
 #include "hypergate/adapter/registry.hpp"
 #include "hypergate/config/config.hpp"
 #include "market/tob_update.hpp"
@@ -52,31 +47,10 @@ namespace {
 using namespace hypergate;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-const std::string kNatsServer = "/usr/sbin/nats-server";
-
-std::uint16_t free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool accepts(std::uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  close(fd);
-  return ok;
-}
+using hypergate::test::free_port;
+using hypergate::test::kNatsServerBinary;
+using hypergate::test::NatsServer;
+using hypergate::test::NatsServerOptions;
 
 /// Polls `cond` until it holds (true) or `limit` passes (false), running `body` between checks (the
 /// worker's poll loop) or sleeping 5 ms when there is none. A hang guard, not a timing check.
@@ -93,57 +67,6 @@ template <class Cond>
 bool until(Cond cond, std::chrono::milliseconds limit) {
   return until(cond, limit, [] { std::this_thread::sleep_for(5ms); });
 }
-
-/// One nats-server child on 127.0.0.1:port (JetStream with a store directory when asked), output in a
-/// log file. stop() ends it with SIGTERM (a clean shutdown: the JetStream store is flushed) and reaps it.
-class NatsServer {
- public:
-  NatsServer(std::uint16_t port, std::string store_dir, std::string log)
-      : port_(port), store_(std::move(store_dir)), log_(std::move(log)) {}
-  ~NatsServer() { stop(); }
-  NatsServer(const NatsServer&) = delete;
-  NatsServer& operator=(const NatsServer&) = delete;
-
-  /// Starts the server and waits until its port accepts; false (with the log's tail) otherwise.
-  [[nodiscard]] bool start() {
-    std::vector<std::string> args{kNatsServer, "-a", "127.0.0.1", "-p", std::to_string(port_)};
-    if (!store_.empty()) {
-      args.insert(args.end(), {"-js", "-sd", store_});
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int rc = posix_spawn(&pid_, kNatsServer.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      pid_ = -1;
-      return false;
-    }
-    return until([&] { return accepts(port_); }, 10'000ms);
-  }
-  void stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    bool reaped = until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, 10'000ms);
-    if (!reaped) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, &status, 0);
-    }
-    pid_ = -1;
-  }
-  [[nodiscard]] std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  std::uint16_t port_;
-  std::string store_;
-  std::string log_;
-  pid_t pid_ = -1;
-};
 
 /// A source or sink built from one TOML section through the Registry, as the gateway builds it.
 struct Built {
@@ -225,34 +148,27 @@ class NatsStress : public ::testing::Test {
  public:  // the helpers below drive a fixture's server
   void SetUp() override {
     // Never a skip: the stress suite must prove these adapters under TSan on every run.
-    ASSERT_EQ(access(kNatsServer.c_str(), X_OK), 0)
-        << kNatsServer << " is missing: install the Debian package nats-server (apt-get install nats-server)";
+    ASSERT_EQ(access(kNatsServerBinary.c_str(), X_OK), 0)
+        << kNatsServerBinary << " is missing: install the Debian package nats-server (apt-get install nats-server)";
     char tmpl[] = "/tmp/hg_nats_stress_XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     port_ = free_port();
   }
   void TearDown() override {
-    server_.reset();  // SIGTERM and reap
+    if (server_) server_->stop();  // SIGTERM and reap
+    server_.reset();
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
   /// Starts (or restarts, same port and store) the server.
   void start_server(bool jetstream) {
     if (!server_) {
-      server_ = std::make_unique<NatsServer>(port_, jetstream ? dir_ + "/js" : "", dir_ + "/server.log");
+      server_ = std::make_unique<NatsServer>(
+          NatsServerOptions{.port = port_, .store = jetstream ? dir_ + "/js" : "", .log = dir_ + "/server.log"});
     }
     ASSERT_TRUE(server_->start()) << "nats-server did not accept on port " << port_ << "; log:\n"
-                                  << log_tail();
-  }
-  std::string log_tail() const {
-    std::FILE* f = std::fopen((dir_ + "/server.log").c_str(), "r");
-    if (f == nullptr) return "";
-    std::string text;
-    char buf[4096];
-    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
-    std::fclose(f);
-    return text.size() > 3000 ? text.substr(text.size() - 3000) : text;
+                                  << server_->log_tail();
   }
   [[nodiscard]] std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
   /// A plain libnats connection to the server (the test's publisher or subscriber).
