@@ -321,8 +321,12 @@ void ItchPipeline::on_gap_lost(const mold::Gap& gap) {
 }
 
 void ItchPipeline::start_over() noexcept {
+  // The names go with the books: locates are assigned per session (per day), so a locate the new
+  // session has not named yet may be another stock; until its directory message it has no key and
+  // nothing is published for it. Only named locates have store records, so these are all of them.
   for (const std::uint16_t locate : locates_) {
     (void)store_.erase(store_key(*book_, locate));
+    book_->set_symbol(locate, {});
     stale_[locate] = 0;
     named_[locate] = 0;
   }

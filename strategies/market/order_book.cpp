@@ -54,7 +54,8 @@ void OrderBook::reset() noexcept {
 void OrderBook::set_symbol(std::uint16_t locate, std::string_view stock) noexcept {
   auto& name = symbols_[locate].name;
   name.fill(' ');
-  std::memcpy(name.data(), stock.data(), std::min(stock.size(), kSymbolSize));
+  // An empty view may have a null data(): memcpy's pointers must not be null even for 0 bytes.
+  if (!stock.empty()) std::memcpy(name.data(), stock.data(), std::min(stock.size(), kSymbolSize));
 }
 
 // ---------------------------------------------------------------------------------------------

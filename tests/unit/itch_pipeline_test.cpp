@@ -253,6 +253,86 @@ TEST(ItchPipeline, TheSameSessionReplayedAfterItsEndStartsOver) {
   EXPECT_EQ(p->book().top(1), first);  // rebuilt from scratch: the same final state
 }
 
+// One MoldUDP64 datagram of `session` holding `messages`, the first at `sequence`.
+std::vector<std::byte> datagram(const std::string& session, std::uint64_t sequence,
+                                const std::vector<std::vector<std::byte>>& messages) {
+  std::vector<std::byte> buf(1500);
+  mold::PacketBuilder b(buf);
+  b.start(mold::SessionName::from(session), sequence);
+  for (const auto& m : messages) EXPECT_TRUE(b.append(m));
+  const auto d = b.finish();
+  return {d.begin(), d.end()};
+}
+
+template <class T>
+std::vector<std::byte> encoded(const T& m) {
+  std::vector<std::byte> out(itch::kMaxMessageSize);
+  out.resize(itch::encode(m, out));
+  return out;
+}
+
+std::vector<std::byte> directory(std::uint16_t locate, std::string_view stock) {
+  itch::StockDirectory d{};
+  d.stock_locate = locate;
+  d.stock = itch::Alpha<8>::from(stock);
+  return encoded(d);
+}
+
+std::vector<std::byte> add_order(std::uint16_t locate, std::uint64_t ref, char side, std::uint32_t shares,
+                                 std::uint32_t price) {
+  itch::AddOrder a{};
+  a.stock_locate = locate;
+  a.order_ref = ref;
+  a.side = side;
+  a.shares = shares;
+  a.stock = itch::Alpha<8>::from("IGNORED");
+  a.price = price;
+  return encoded(a);
+}
+
+bool in_store(const ItchPipeline& p, const std::string& symbol) {
+  auto reader = p.store()->reader();
+  EXPECT_TRUE(reader.ok());
+  return reader->contains(symbol);
+}
+
+// Found by tests/fuzz/itch_pipeline_fuzz.cpp: a new session forgets the previous session's symbol names
+// with its books. Locates are assigned per session (per day), so until the new session's directory
+// names a locate, its updates have no key; before the fix they went out under the old session's name,
+// and a record published that way outlived the next session change (the store said "bid 11500", the
+// book was empty).
+TEST(ItchPipeline, ANewSessionForgetsTheLastSessionsSymbolNames) {
+  auto p = make_pipeline();
+  Collect down;
+  hg::route::Emitter out(down);
+  const auto day1 = datagram("DAY1", 1, {directory(6, "AAPL"), add_order(6, 1, 'B', 100, 1'500'000)});
+  feed(*p, out, {day1});
+  EXPECT_EQ(stored(*p, "AAPL").bid_price, 1'500'000u);
+  const std::size_t updates_day1 = down.payloads.size();
+
+  // Day 2: locate 6 trades before its directory message came. The book keeps it, nobody hears of it
+  // under day 1's name, and day 1's record is gone.
+  const auto day2 = datagram("DAY2", 1, {add_order(6, 7, 'S', 200, 1'501'000)});
+  feed(*p, out, {day2});
+  EXPECT_EQ(p->stats().session_changes, 1u);
+  EXPECT_EQ(p->book().top(6), (hypergate::market::TopOfBook{0, 0, 1'501'000, 200}));
+  EXPECT_FALSE(in_store(*p, "AAPL"));
+  EXPECT_EQ(down.payloads.size(), updates_day1);
+  EXPECT_EQ(p->book().symbol(6), "        ");
+
+  // Named in day 2 (as another stock): published under the new name, the order placed before counts.
+  const auto day2b = datagram("DAY2", 2, {directory(6, "MSFT")});
+  feed(*p, out, {day2b});
+  EXPECT_EQ(stored(*p, "MSFT").ask_price, 1'501'000u);
+  EXPECT_FALSE(in_store(*p, "AAPL"));
+
+  // Day 3: nothing of day 2 stays in the store.
+  const auto day3 = datagram("DAY3", 1, {add_order(6, 9, 'B', 10, 1'400'000)});
+  feed(*p, out, {day3});
+  EXPECT_FALSE(in_store(*p, "MSFT"));
+  EXPECT_FALSE(in_store(*p, "AAPL"));
+}
+
 TEST(ItchPipeline, BadOptionsAreConfigErrors) {
   auto doc = hg::config::Document::parse("[p]\noutput = \"xml\"\nsinks = [\"nope\"]\nrerequest = \"not an endpoint\"\n",
                                          "bad.toml");
