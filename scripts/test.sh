@@ -80,7 +80,7 @@ if compgen -G "tests/fuzz/*_fuzz.cpp" >/dev/null; then
       [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
       if "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 "$work" \
            >"$LOG_DIR/$name.log" 2>&1; then
-        passed=$((passed + 1)); echo "fuzz $name: ok ($(grep -oE '#[0-9]+' "$LOG_DIR/$name.log" | tail -1) runs)"
+        passed=$((passed + 1)); echo "fuzz $name: ok ($(grep -oE '^Done [0-9]+ runs' "$LOG_DIR/$name.log" | tail -1 | grep -oE '[0-9]+') runs)"
       else
         tail -30 "$LOG_DIR/$name.log"; failed=$((failed + 1)); failures+=("fuzz $name (see $LOG_DIR/$name.log)")
       fi
