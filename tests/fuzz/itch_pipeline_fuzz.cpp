@@ -3,14 +3,16 @@
 //
 // The input is a small program the harness turns into MoldUDP64 datagrams of one session, so that
 // random bytes reach the book instead of dying in the framing checks:
-//   op % 16 == 0      send the packet built so far
-//   op % 16 == 1      skip (next byte % 4) + 1 sequence numbers (a gap; no recovery is configured)
-//   op % 16 == 2      send the previous packet again (a duplicate / out-of-order datagram)
-//   op % 16 == 3      switch to another session name (the pipeline starts over)
-//   op % 16 == 4      a heartbeat; 5: an end of session (the same session from sequence 1 replays)
-//   op % 16 == 6      a raw datagram of (next byte % 64) input bytes (malformed framing)
-//   op % 16 == 7      a message one byte too short (a counted length reject)
-//   otherwise         one ITCH message: type from the next byte, its fields from the input, with
+//   op % 32 == 0      send the packet built so far
+//   op % 32 == 1      skip (next byte % 4) + 1 sequence numbers (a gap)
+//   op % 32 == 2      send the previous packet again (a duplicate / out-of-order datagram)
+//   op % 32 == 3      switch to another session name (the pipeline starts over)
+//   op % 32 == 4      a heartbeat; 5: an end of session (the same session from sequence 1 replays)
+//   op % 32 == 6      a raw datagram of (next byte % 64) input bytes (malformed framing)
+//   op % 32 == 7      a message one byte too short (a counted length reject)
+//   op % 32 == 8      the pipeline's housekeeping tick (re-request retries and give-ups are due)
+// The first byte's top bit turns gap recovery on (re-requests to a port nobody answers on).
+//   otherwise         one ITCH message (23 of 32 ops): type from the next byte, its fields from the input, with
 //                     locates, order refs and prices squeezed into small ranges so that executes,
 //                     cancels, deletes and replaces find live orders and levels collide.
 // Invariants checked after every input (std::abort on violation): the book's index is consistent
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "hypergate/config/config.hpp"
+#include "hypergate/core/clock.hpp"
 #include "hypergate/core/burst.hpp"
 #include "hypergate/route/route.hpp"
 #include "market/itch_pipeline.hpp"
@@ -51,11 +54,17 @@ class Discard final : public hg::route::Downstream {
   std::size_t n = 0;
 };
 
-hg::market::ItchPipelineOptions small_options() {
+// recovery: gaps are re-requested from a port nobody answers on (the discard port of loopback), with
+// retries a few microseconds apart, so held packets, retries and given-up gaps (every symbol marked
+// stale and republished) all happen within one input.
+hg::market::ItchPipelineOptions small_options(bool recovery) {
   hg::route::PipelineContext ctx;
   auto doc = hg::config::Document::parse(
-      "[p]\nmax_orders = 256\nmax_levels = 4096\nstore_slots = 64\nstore_arena_bytes = 262144\n"
-      "store_packets = 8\nstore_bytes = 4096\n",
+      std::string("[p]\nmax_orders = 256\nmax_levels = 4096\nstore_slots = 64\nstore_arena_bytes = 262144\n"
+                  "store_packets = 8\nstore_bytes = 4096\n") +
+          (recovery ? "rerequest = \"127.0.0.1:9\"\nretry_initial = \"2us\"\nretry_max = \"8us\"\n"
+                      "retry_attempts = 2\nrequest_max_count = 5\n"
+                    : ""),
       "fuzz");
   if (!doc) std::abort();
   auto section = doc.value()->section("p");
@@ -150,8 +159,9 @@ void check(const hg::market::ItchPipeline& p) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const hg::market::ItchPipelineOptions options = small_options();
-  auto created = hg::market::ItchPipeline::create(options);
+  static const hg::market::ItchPipelineOptions plain = small_options(false);
+  static const hg::market::ItchPipelineOptions recovering = small_options(true);
+  auto created = hg::market::ItchPipeline::create(size > 0 && (data[0] & 0x80) != 0 ? recovering : plain);
   if (!created) std::abort();
   hg::market::ItchPipeline& pipeline = *created.value();
   Discard down;
@@ -185,7 +195,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Input in{data, size};
   while (!in.done()) {
     const std::uint8_t op = in.byte();
-    switch (op % 16) {
+    switch (op % 32) {
       case 0: flush_packet(); break;
       case 1:
         flush_packet();
@@ -206,13 +216,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 5: {
         flush_packet();
         std::array<std::byte, mold::kHeaderSize> hb{};
-        const std::size_t n = op % 16 == 4 ? mold::write_heartbeat(hb, session, next_seq)
+        const std::size_t n = op % 32 == 4 ? mold::write_heartbeat(hb, session, next_seq)
                                            : mold::write_end_of_session(hb, session, next_seq);
         send(std::span(hb.data(), n));
-        if (op % 16 == 5) next_seq = 1;   // a replay of the session may follow
+        if (op % 32 == 5) next_seq = 1;   // a replay of the session may follow
         builder.start(session, next_seq);
         break;
       }
+      case 8:  // housekeeping, as the runtime calls it: replies to read, retries due
+        flush_packet();
+        pipeline.tick(emitter, hg::TscClock::ticks());
+        break;
       case 6: {
         flush_packet();
         std::vector<std::byte> raw(in.byte() % 64);
@@ -221,7 +235,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       }
       default: {
-        const std::size_t n = make_message(in, msg.data(), op % 16 == 7);
+        const std::size_t n = make_message(in, msg.data(), op % 32 == 7);
         if (!builder.append(std::span<const std::byte>(msg.data(), n))) {
           flush_packet();
           (void)builder.append(std::span<const std::byte>(msg.data(), n));
