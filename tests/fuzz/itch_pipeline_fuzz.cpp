@@ -11,7 +11,8 @@
 //   op % 32 == 6      a raw datagram of (next byte % 64) input bytes (malformed framing)
 //   op % 32 == 7      a message one byte too short (a counted length reject)
 //   op % 32 == 8      the pipeline's housekeeping tick (re-request retries and give-ups are due)
-// The first byte's top bit turns gap recovery on (re-requests to a port nobody answers on).
+// The first byte's top bit turns gap recovery on (re-requests to a port nobody answers on), the next
+// one raw ITCH output next to the updates (output = "both").
 //   otherwise         one ITCH message (23 of 32 ops): type from the next byte, its fields from the input, with
 //                     locates, order refs and prices squeezed into small ranges so that executes,
 //                     cancels, deletes and replaces find live orders and levels collide.
@@ -57,14 +58,15 @@ class Discard final : public hg::route::Downstream {
 // recovery: gaps are re-requested from a port nobody answers on (the discard port of loopback), with
 // retries a few microseconds apart, so held packets, retries and given-up gaps (every symbol marked
 // stale and republished) all happen within one input.
-hg::market::ItchPipelineOptions small_options(bool recovery) {
+hg::market::ItchPipelineOptions small_options(bool recovery, bool raw_output) {
   hg::route::PipelineContext ctx;
   auto doc = hg::config::Document::parse(
       std::string("[p]\nmax_orders = 256\nmax_levels = 4096\nstore_slots = 64\nstore_arena_bytes = 262144\n"
                   "store_packets = 8\nstore_bytes = 4096\n") +
           (recovery ? "rerequest = \"127.0.0.1:9\"\nretry_initial = \"2us\"\nretry_max = \"8us\"\n"
                       "retry_attempts = 2\nrequest_max_count = 5\n"
-                    : ""),
+                    : "") +
+          (raw_output ? "output = \"both\"\n" : ""),
       "fuzz");
   if (!doc) std::abort();
   auto section = doc.value()->section("p");
@@ -159,9 +161,11 @@ void check(const hg::market::ItchPipeline& p) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const hg::market::ItchPipelineOptions plain = small_options(false);
-  static const hg::market::ItchPipelineOptions recovering = small_options(true);
-  auto created = hg::market::ItchPipeline::create(size > 0 && (data[0] & 0x80) != 0 ? recovering : plain);
+  // Index = the first byte's top two bits: bit 7 recovery, bit 6 raw ITCH output too.
+  static const std::array<hg::market::ItchPipelineOptions, 4> variants = {
+      small_options(false, false), small_options(false, true), small_options(true, false),
+      small_options(true, true)};
+  auto created = hg::market::ItchPipeline::create(variants[size > 0 ? data[0] >> 6 : 0]);
   if (!created) std::abort();
   hg::market::ItchPipeline& pipeline = *created.value();
   Discard down;
