@@ -307,6 +307,37 @@ TEST(ValveEngine, SpinWorkRunsWhileSpinningAndCanFreeTheRing) {
   expect_balanced(*e);
 }
 
+// The per-message push a verdict-wanting source uses (runtime: deliver_observed): the caller's tick
+// becomes the slot's push time, and each call answers for its one message.
+TEST(ValveEngine, PushWithAGivenTimeStampsTheSlotAndAnswersPerMessage) {
+  auto e = make(small(valve::CollisionPolicy::Drop));   // 1 lane, 4 slots
+  hg::route::Route r;
+  r.sinks = 1;
+  r.action = hg::route::Action::Deliver;
+  std::vector<TestMsg> msgs;
+  for (int i = 0; i < 5; ++i) msgs.emplace_back("K", i);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(e->push(0, msgs[i].m, r, 1000 + i, valve::NoSpinWork{}), valve::Verdict::Processed) << i;
+  EXPECT_EQ(e->push(0, msgs[4].m, r, 1004, valve::NoSpinWork{}), valve::Verdict::Collision);
+  const TestMsg big("K", 9, Engine::SlotType::kInlineBytes);   // payload + key larger than a slot
+  EXPECT_EQ(e->push(0, big.m, r, 1005, valve::NoSpinWork{}), valve::Verdict::Rejected);
+
+  struct Stamps : Collector {
+    std::vector<std::uint64_t> push_tsc;
+    void drained(const Engine::SlotType* slots, std::size_t n) noexcept {
+      for (std::size_t i = 0; i < n; ++i) push_tsc.push_back(slots[i].h.push_tsc);
+    }
+  } col;
+  e->drain(0, col);
+  EXPECT_EQ(col.push_tsc, (std::vector<std::uint64_t>{1000, 1001, 1002, 1003}));
+  EXPECT_EQ(col.sequences("K"), (std::vector<std::uint64_t>{0, 1, 2, 3}));
+  const valve::LaneCounters c = e->counters(0);
+  EXPECT_EQ(c.in, 6u);
+  EXPECT_EQ(c.dropped, 2u);   // the collision and the oversize one
+  EXPECT_EQ(c.oversize, 1u);
+  expect_balanced(*e);
+}
+
 TEST(ValveEngine, ConflateKeepsNewestPerKeyAndNeverReordersAKey) {
   auto e = make(small(valve::CollisionPolicy::Conflate));
   std::vector<TestMsg> msgs;
