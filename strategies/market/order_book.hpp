@@ -41,9 +41,10 @@
 //   asks stored as ~price so that both sides are ascending by key and one code path serves both),
 //   kept as two parallel arrays: the 32-bit keys alone (16 per cache line) and the quantities
 //   {shares, orders}. Finding a level counts the keys below the wanted one with SIMD compares, four
-//   keys per instruction, eight results per mask, and no branch on the data (a binary search
-//   mispredicts about every other step: on a 20-level side that costs more than comparing all 20). Beyond the 32 best levels a
-//   branch-free binary search over the keys takes over. Inserting or removing a level near the touch
+//   keys per instruction, sixteen results per mask, all 32 counted levels at once (no loop exit to
+//   mispredict) and no branch on the data (a binary search mispredicts about every other step: on a
+//   20-level side that costs more than comparing all 20). Beyond the 32 best levels a branch-free
+//   binary search over the keys takes over. Inserting or removing a level near the touch
 //   moves a few bytes; top of book is the last element: O(1). Arrays live in preallocated arenas
 //   carved into power-of-two blocks (8, 16, 32... levels) with one free list per size; a side grows
 //   by moving to the next size and returns its block when it empties. A linked list of levels or a
