@@ -269,6 +269,27 @@ inline std::uint8_t depth_of(std::uint32_t size, std::uint32_t pos) noexcept {
 }
 }  // namespace
 
+inline std::uint32_t OrderBook::level_of(const std::uint32_t* keys, std::uint32_t size, std::uint32_t key,
+                                         std::uint8_t& depth) noexcept {
+  // The level is where the order last saw it unless a better level came or went since: one compare
+  // instead of a search, most of the time. When it moved, it is most often by one: one better level
+  // came (the order's level is one further from the best) or went (one closer). Both neighbours are
+  // checked before a search.
+  std::uint32_t pos = size - 1 - depth;
+  if (depth < size && keys[pos] == key) return pos;
+  const std::uint32_t further = depth + 1;   // its depth if a better level came
+  if (further < size && keys[size - 1 - further] == key) {
+    pos = size - 1 - further;
+  } else if (depth != 0 && depth <= size && keys[size - depth] == key) {   // one went
+    pos = size - depth;
+  } else {
+    pos = find_level(keys, size, key);
+    if (pos >= size || keys[pos] != key) [[unlikely]] return kNoLevel;
+  }
+  depth = depth_of(size, pos);
+  return pos;
+}
+
 bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
                              bool& top_changed, std::uint8_t& depth) noexcept {
   SideLevels& s = book.sides[static_cast<std::size_t>(side)];
@@ -318,25 +339,8 @@ void OrderBook::remove_from_level(SymbolBook& book, Side side, std::uint32_t pri
   SideLevels& s = book.sides[static_cast<std::size_t>(side)];
   std::uint32_t* keys = keys_.data() + s.offset;
   LevelQty* qty = qty_.data() + s.offset;
-  const std::uint32_t key = key_of(side, price);
-  // The level is where the order last saw it unless a better level came or went since: one compare
-  // instead of a search, most of the time.
-  // When it moved, it is most often by one: one better level came (the order's level is one further
-  // from the best) or went (one closer). Both neighbours are checked before a search.
-  std::uint32_t pos = s.size - 1 - depth;
-  if (depth >= s.size || keys[pos] != key) {
-    const std::uint32_t further = depth + 1;   // its depth if a better level came
-    if (further < s.size && keys[s.size - 1 - further] == key) {
-      pos = s.size - 1 - further;
-    } else if (depth != 0 && depth <= s.size && keys[s.size - depth] == key) {   // one went
-      pos = s.size - depth;
-    } else {
-      pos = find_level(keys, s.size, key);
-      // Every live order is counted in exactly one level: the level exists.
-      if (pos >= s.size || keys[pos] != key) [[unlikely]] return;
-    }
-    depth = depth_of(s.size, pos);
-  }
+  const std::uint32_t pos = level_of(keys, s.size, key_of(side, price), depth);
+  if (pos == kNoLevel) [[unlikely]] return;   // every live order is counted in exactly one level
   top_changed |= pos + 1 == s.size;
   qty[pos].shares -= shares;
   if (!order_gone) return;
@@ -354,14 +358,8 @@ void OrderBook::remove_from_level(SymbolBook& book, Side side, std::uint32_t pri
 void OrderBook::change_level_shares(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t old_shares,
                                     std::uint32_t new_shares, bool& top_changed, std::uint8_t& depth) noexcept {
   SideLevels& s = book.sides[static_cast<std::size_t>(side)];
-  const std::uint32_t* keys = keys_.data() + s.offset;
-  const std::uint32_t key = key_of(side, price);
-  std::uint32_t pos = s.size - 1 - depth;
-  if (depth >= s.size || keys[pos] != key) {
-    pos = find_level(keys, s.size, key);
-    if (pos >= s.size || keys[pos] != key) [[unlikely]] return;   // cannot happen: the order is on it
-    depth = depth_of(s.size, pos);
-  }
+  const std::uint32_t pos = level_of(keys_.data() + s.offset, s.size, key_of(side, price), depth);
+  if (pos == kNoLevel) [[unlikely]] return;   // cannot happen: the order is on it
   LevelQty& q = qty_[s.offset + pos];
   q.shares = q.shares - old_shares + new_shares;
   top_changed |= pos + 1 == s.size && old_shares != new_shares;

@@ -251,8 +251,8 @@ class OrderBook {
   static constexpr std::uint32_t kNoBlockOffset = 0xFFFFFFFFu;   ///< no block / empty free list
   static constexpr std::uint8_t kNoBlock = 0xFF;
   static constexpr std::uint32_t kMinBlock = 8;
-  static constexpr std::size_t kSizeClasses = 28;
-  static constexpr std::size_t kKeyPadding = 32;    ///< keys after the arena that the level search may read   // 8 << 27 = 2^30 levels: past any level_capacity
+  static constexpr std::size_t kSizeClasses = 28;   // 8 << 27 = 2^30 levels: past any level_capacity
+  static constexpr std::size_t kKeyPadding = 32;    ///< keys after the arena that the level search may read
 
   static constexpr std::uint32_t key_of(Side side, std::uint32_t price) noexcept {
     return side == Side::kBuy ? price : ~price;
@@ -298,6 +298,12 @@ class OrderBook {
                                   bool& top_changed, std::uint8_t& depth) noexcept;
   void remove_from_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
                          bool order_gone, bool& top_changed, std::uint8_t& depth) noexcept;
+  /// Position of the level holding `key` for an order whose level was `depth` from the best when last
+  /// seen (refreshed when it moved), or kNoLevel. Shared by everything that takes shares off or puts
+  /// shares on a live order's level.
+  static constexpr std::uint32_t kNoLevel = 0xFFFFFFFFu;
+  [[nodiscard]] static std::uint32_t level_of(const std::uint32_t* keys, std::uint32_t size, std::uint32_t key,
+                                              std::uint8_t& depth) noexcept;
   /// An order of `price` changes from old_shares to new_shares and stays on its level (a replace at
   /// the same price): the level's shares change, its order count does not.
   void change_level_shares(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t old_shares,
