@@ -4,7 +4,6 @@
 // listener on an ephemeral port (tests run in parallel). Spawned and reaped by GatewayProcess (its output
 // read through a pipe); a temp dir for the files a test writes.
 #include <chrono>
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -22,15 +21,10 @@ class Gateway {
  public:
   /// `extra`: more command-line arguments (--set, --plugin).
   explicit Gateway(std::vector<std::string> extra = {}) : extra_(std::move(extra)) {
-    char tmpl[] = "/tmp/hg_http_XXXXXX";
-    dir_ = mkdtemp(tmpl);
     fire_port_ = free_port();
     catchall_port_ = free_port();
   }
-  ~Gateway() {
-    kill_now();
-    (void)std::system(("rm -rf " + dir_).c_str());
-  }
+  ~Gateway() { kill_now(); }   // before dir_ goes: the gateway may still be writing into it
 
   bool start() {
     std::vector<std::string> args = {"run", "--config", kConfig,
@@ -83,11 +77,11 @@ class Gateway {
   std::uint16_t port() const { return fire_port_; }
   std::uint16_t catchall_port() const { return catchall_port_; }
   pid_t pid() const { return process_ ? process_->pid() : -1; }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_.path(); }
 
  private:
   std::vector<std::string> extra_;
-  std::string dir_;
+  TempDir dir_{"hg_http"};
   std::uint16_t fire_port_ = 0;
   std::uint16_t catchall_port_ = 0;
   std::unique_ptr<GatewayProcess> process_;
