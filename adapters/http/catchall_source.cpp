@@ -211,6 +211,11 @@ class CatchallSource final : public adapter::Source {
     return 0;
   }
 
+  /// The first listener's ring (served by poll()); the others have their own threads.
+  [[nodiscard]] int wake_fd() const noexcept override {
+    return listeners_.empty() ? -1 : listeners_[0]->server.ring_fd();
+  }
+
   [[nodiscard]] adapter::SourceStats stats() const noexcept override {
     adapter::SourceStats s;
     for (const auto& l : listeners_) {

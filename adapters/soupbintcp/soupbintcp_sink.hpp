@@ -173,6 +173,8 @@ class SoupSink final : public adapter::Sink, private uring::ConnectionHandler {
   void stop() noexcept override;
   std::size_t send(const Burst<>& burst) noexcept override;
   std::size_t service() noexcept override;
+  /// The server's ring: logins, client heartbeats and disconnects wake an idle worker.
+  [[nodiscard]] int wake_fd() const noexcept override { return server_ ? server_->ring_fd() : -1; }
   [[nodiscard]] adapter::SinkStats stats() const noexcept override;
 
   [[nodiscard]] SoupCounters counters() const noexcept;

@@ -67,6 +67,8 @@ class UdpSource final : public adapter::Source {
   void stop() noexcept override;
   std::size_t poll(Burst<>& out) noexcept override;
   void release(Burst<>& done) noexcept override;
+  /// The socket: readable while datagrams are queued.
+  [[nodiscard]] int wake_fd() const noexcept override { return fd_.get(); }
   [[nodiscard]] adapter::SourceStats stats() const noexcept override;
 
   /// The bound port (useful with port 0); 0 before start().

@@ -346,6 +346,8 @@ void UringServer::recycle(std::uint16_t bid) noexcept {
   ++recycled_;
 }
 
+int UringServer::ring_fd() const noexcept { return ring_ready_ ? ring_->ring_fd : -1; }
+
 std::size_t UringServer::run_once(std::uint64_t wait_ns) noexcept {
   if (!ring_ready_) return 0;
   io_uring* ring = ring_.get();

@@ -188,6 +188,9 @@ class UringServer {
 
   /// The port the listener is bound to (useful with port 0).
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  /// The ring's descriptor, readable (POLLIN) while completions wait to be handled: what a source or
+  /// sink built on this server returns from wake_fd(). -1 before start() and after stop().
+  [[nodiscard]] int ring_fd() const noexcept;
 
   /// One loop iteration: submit pending requests, wait up to `wait_ns` for a completion (0 = never
   /// block), handle every completion, run the timeout tick when due. Returns completions handled.

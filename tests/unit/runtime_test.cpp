@@ -2,6 +2,8 @@
 // request_stop() and SIGTERM drain everything in flight, failing adapters are isolated, option checks.
 // Real worker threads run here, but every assertion is on counts and order, never on time.
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -710,6 +712,136 @@ TEST(Runtime, VerdictsReachTheSourceForEveryEmittedMessageBeforeRelease) {
   EXPECT_EQ(rep.workers[0].pushed, processed + collisions + rejected);
   EXPECT_EQ(rep.valve_totals.in, processed + collisions + rejected);
   });
+}
+
+namespace {
+
+// An eventfd as the wake descriptor: the test writes N to it, poll()/service() read it and do N units
+// of work (a source emits N messages). Counts its polls so that the test can see the worker sleep.
+class EventSource final : public Source {
+ public:
+  EventSource() : efd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+  ~EventSource() override { ::close(efd_); }
+  std::string_view type() const noexcept override { return "event"; }
+  hg::Result<void> start() override { return {}; }
+  void stop() noexcept override {}
+  int wake_fd() const noexcept override { return efd_; }
+  std::size_t poll(hg::Burst<>& out) noexcept override {
+    bump(polls_);
+    std::uint64_t n = 0;
+    if (::read(efd_, &n, sizeof n) != static_cast<ssize_t>(sizeof n)) return 0;
+    std::size_t added = 0;
+    for (; added < n && out.size() < out.capacity(); ++added) {
+      hg::Message& m = out.emplace_back();
+      m.set_payload("woken", 5);
+      m.set_key("k");
+      m.sequence = added;
+    }
+    return added;
+  }
+  SourceStats stats() const noexcept override { return {}; }
+  void fire(std::uint64_t n) const { ASSERT_EQ(::write(efd_, &n, sizeof n), static_cast<ssize_t>(sizeof n)); }
+  std::uint64_t polls() const { return polls_.load(std::memory_order_relaxed); }
+
+ private:
+  int efd_;
+  std::atomic<std::uint64_t> polls_{0};
+};
+
+class EventSink final : public Sink {
+ public:
+  EventSink() : efd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+  ~EventSink() override { ::close(efd_); }
+  std::string_view type() const noexcept override { return "event"; }
+  hg::Result<void> start() override { return {}; }
+  void stop() noexcept override {}
+  std::size_t send(const hg::Burst<>& b) noexcept override { return b.size(); }
+  int wake_fd() const noexcept override { return efd_; }
+  std::size_t service() noexcept override {
+    std::uint64_t n = 0;
+    if (::read(efd_, &n, sizeof n) != static_cast<ssize_t>(sizeof n)) return 0;
+    bump(served_, n);
+    return static_cast<std::size_t>(n);
+  }
+  SinkStats stats() const noexcept override { return {}; }
+  void fire(std::uint64_t n) const { ASSERT_EQ(::write(efd_, &n, sizeof n), static_cast<ssize_t>(sizeof n)); }
+  std::uint64_t served() const { return served_.load(std::memory_order_relaxed); }
+
+ private:
+  int efd_;
+  std::atomic<std::uint64_t> served_{0};
+};
+
+// Options whose idle sleep is one minute: work that is done within seconds was woken by its descriptor.
+rt::Options sleepy_options() {
+  rt::Options o = test_options(1, rt::IdlePolicy::Backoff);
+  o.spin_loops = 1;
+  o.pause_loops = 1;
+  o.sleep_ns = 60'000'000'000;
+  return o;
+}
+
+// Waits until `counter` stops moving for 50 ms: the worker is in its sleep (or about to be; either way
+// the work that follows must be done long before the sleep's minute is up).
+template <class F>
+void wait_until_still(F counter) {
+  std::uint64_t last = counter();
+  for (int quiet = 0; quiet < 5;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const std::uint64_t now = counter();
+    quiet = now == last ? quiet + 1 : 0;
+    last = now;
+  }
+}
+
+// Polls `done` for up to 20 s; the sleep it would otherwise wait out is 60 s.
+template <class F>
+bool within_seconds(F done) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST(Runtime, AnIdleWorkerWakesWhenASourcesWakeDescriptorBecomesReadable) {
+  rt::Runtime r(sleepy_options());
+  auto* src = new EventSource;
+  ASSERT_TRUE(r.add_source("event", 0, std::unique_ptr<Source>(src), std::make_unique<HashPipeline>(8, 1)).ok());
+  auto sinks = add_collecting_sink(r, "out", 1);
+  ASSERT_TRUE(r.start().ok());
+  for (std::uint64_t round = 1; round <= 3; ++round) {
+    wait_until_still([&] { return src->polls(); });
+    src->fire(2);
+    EXPECT_TRUE(within_seconds([&] { return sinks[0]->received() == 2 * round; })) << "round " << round;
+  }
+  r.request_stop();
+  r.wait();
+  const rt::Report rep = r.report();
+  ASSERT_EQ(rep.workers.size(), 1u);
+  EXPECT_GE(rep.workers[0].wakeups, 1u) << rep.to_text();
+  EXPECT_GE(rep.workers[0].sleeps, rep.workers[0].wakeups);
+  EXPECT_EQ(sinks[0]->received(), 6u);
+}
+
+TEST(Runtime, AnIdleWorkerWakesWhenASinksWakeDescriptorBecomesReadable) {
+  rt::Runtime r(sleepy_options());
+  auto* src = new EventSource;  // never fired: the worker has nothing to poll
+  ASSERT_TRUE(r.add_source("event", 0, std::unique_ptr<Source>(src), std::make_unique<HashPipeline>(8, 1)).ok());
+  std::vector<std::unique_ptr<Sink>> inst;
+  auto* sink = new EventSink;
+  inst.emplace_back(sink);
+  ASSERT_TRUE(r.add_sink("event", std::move(inst)).ok());
+  ASSERT_TRUE(r.start().ok());
+  wait_until_still([&] { return src->polls(); });
+  sink->fire(3);
+  EXPECT_TRUE(within_seconds([&] { return sink->served() == 3; }));
+  r.request_stop();
+  r.wait();
+  EXPECT_GE(r.report().workers[0].wakeups, 1u);
 }
 
 TEST(Runtime, SourcesThatDoNotAskGetNoVerdicts) {

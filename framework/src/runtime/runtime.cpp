@@ -123,7 +123,7 @@ struct alignas(kNoFalseSharing) Worker {
   // Set by the worker around its bounded sleep; producers read it (relaxed: a stale value delays a
   // wake-up by at most one sleep_ns, never loses a message).
   std::atomic<bool> sleeping{false};
-  Counter loops, busy_loops, sleeps, polled, pushed, collisions, rejected, route_drops, drained, unknown_sink;
+  Counter loops, busy_loops, sleeps, wakeups, polled, pushed, collisions, rejected, route_drops, drained, unknown_sink;
   std::vector<SourceEntry*> sources;
   // One recorder per stage (writer = this worker, through `probe`); index = metrics::Stage.
   std::array<std::unique_ptr<metrics::IntervalRecorder>, kStages> stage_rec;
@@ -145,6 +145,9 @@ Result<void> make_engine(EngineVariant& out, const valve::Options& o) {
   out = std::move(e.value());
   return {};
 }
+
+// Descriptors one idle worker waits on: its eventfd and its adapters' wake_fd()s.
+constexpr std::size_t kMaxWakeFds = 64;
 
 void wake(int efd) noexcept {
   const std::uint64_t one = 1;
@@ -569,12 +572,32 @@ void run_worker(State& st, Worker& w, Engine& eng) {
     // bounded sleep, see Worker::sleeping).
     w.sleeping.store(true, std::memory_order_seq_cst);
     if (!st.stop.load(std::memory_order_acquire) && eng.consumer_idle(w.index)) {
-      pollfd pfd{w.efd, POLLIN, 0};
+      // The eventfd (stop, a producer) and every running adapter's wake descriptor (input became
+      // ready: Source/Sink::wake_fd()), collected now: an adapter that failed or finished since the
+      // last sleep is left out. Fixed room, no allocation; adapters beyond it are polled after the
+      // bounded sleep as before.
+      std::array<pollfd, kMaxWakeFds> pfds;
+      std::size_t n = 0;
+      pfds[n++] = pollfd{w.efd, POLLIN, 0};
+      for (SourceEntry* se : w.sources) {
+        if (n == pfds.size()) break;
+        if (se->state.load(std::memory_order_relaxed) != AdapterState::Running) continue;
+        if (const int fd = se->source->wake_fd(); fd >= 0) pfds[n++] = pollfd{fd, POLLIN, 0};
+      }
+      for (SinkInstance* si : fan.mine) {
+        if (n == pfds.size()) break;
+        if (!si->live) continue;
+        if (const int fd = si->sink->wake_fd(); fd >= 0) pfds[n++] = pollfd{fd, POLLIN, 0};
+      }
       const timespec ts{static_cast<time_t>(opt.sleep_ns / 1'000'000'000),
                         static_cast<long>(opt.sleep_ns % 1'000'000'000)};
-      if (::ppoll(&pfd, 1, &ts, nullptr) > 0 && (pfd.revents & POLLIN)) {
-        std::uint64_t v = 0;
-        [[maybe_unused]] const ssize_t r = ::read(w.efd, &v, sizeof v);
+      if (::ppoll(pfds.data(), static_cast<nfds_t>(n), &ts, nullptr) > 0) {
+        if ((pfds[0].revents & POLLIN) != 0) {
+          std::uint64_t v = 0;
+          [[maybe_unused]] const ssize_t r = ::read(w.efd, &v, sizeof v);
+        }
+        for (std::size_t i = 1; i < n; ++i)
+          if ((pfds[i].revents & POLLIN) != 0) w.wakeups.add(1);
       }
       w.sleeps.add(1);
     }
@@ -852,6 +875,7 @@ Report Runtime::report() const {
       wr.loops = w->loops.get();
       wr.busy_loops = w->busy_loops.get();
       wr.sleeps = w->sleeps.get();
+      wr.wakeups = w->wakeups.get();
       wr.polled = w->polled.get();
       wr.pushed = w->pushed.get();
       wr.collisions = w->collisions.get();

@@ -33,7 +33,7 @@
 
 namespace hypergate::adapter {
 
-inline constexpr int kPluginAbiVersion = 2;  // 2: PipelineBase's StageProbe, Registry::add_section, SourceStats/SinkStats::details
+inline constexpr int kPluginAbiVersion = 3;  // 3: Source/Sink::wake_fd; 2: PipelineBase's StageProbe, Registry::add_section, SourceStats/SinkStats::details
 
 inline constexpr const char* kPluginAbiSymbol = "hypergate_plugin_abi_version";
 inline constexpr const char* kPluginRegisterSymbol = "hypergate_plugin_register";

@@ -9,7 +9,9 @@
 //  - service() is called by the owning worker once per loop iteration, whether or not anything was sent:
 //    sinks that run their own event loop (accepting subscribers, answering logins, heartbeats) do that
 //    work there, without blocking. It returns how much it did (0 = nothing), which keeps the worker from
-//    going idle while a sink is busy.
+//    going idle while a sink is busy. A sink whose service() work can arrive while its worker sleeps
+//    (a subscriber connecting, a login) returns from wake_fd() a descriptor that is readable while
+//    service() has work, as Source::wake_fd() describes; -1 (the default) for none.
 //  - Exactly one thread (the worker that drains the sink's lanes) calls start()/send()/flush()/service()/stop().
 #include <cstdint>
 #include <string_view>
@@ -41,6 +43,8 @@ class Sink {
   virtual void flush() noexcept {}
   /// Non-blocking upkeep once per worker loop iteration (see the header comment). Default: nothing.
   virtual std::size_t service() noexcept { return 0; }
+  /// A descriptor readable while service() has work, for the idle worker to wait on; -1 for none.
+  [[nodiscard]] virtual int wake_fd() const noexcept { return -1; }
 
   [[nodiscard]] virtual SinkStats stats() const noexcept = 0;
 };

@@ -21,6 +21,13 @@
 //    the pipeline rejected or swallowed it. Messages a pipeline emits from tick() (outside a burst)
 //    are not reported. Sources that do not ask cost one branch per burst; those that ask have their
 //    messages pushed one at a time, so that each gets its own verdict and acceptance tick.
+//  - Waking an idle worker (opt-in): a worker with nothing to do sleeps (IdlePolicy::Backoff). A source
+//    whose input can become ready while it sleeps returns from wake_fd() a descriptor that is readable
+//    (POLLIN) while poll() has work: a socket, an io_uring ring (readable while completions are
+//    queued). The worker's sleep waits on it and ends as soon as input is ready, instead of at the
+//    end of a bounded sleep. The descriptor must stay readable until poll() has taken the work (level
+//    triggered, cleared by the source doing its work), stay open while the source runs, and be owned
+//    by the source. -1 (the default): none; the source is polled again after at most one sleep.
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -77,6 +84,9 @@ class Source {
   }
   /// True once the source has nothing more to give (end of a capture, end of session).
   [[nodiscard]] virtual bool finished() const noexcept { return false; }
+  /// A descriptor that is readable while poll() has work, for the idle worker to wait on (see the
+  /// header comment); -1 for none. Read by the worker before each sleep, while the source runs.
+  [[nodiscard]] virtual int wake_fd() const noexcept { return -1; }
 
   [[nodiscard]] virtual SourceStats stats() const noexcept = 0;
 };

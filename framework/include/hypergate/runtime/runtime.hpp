@@ -17,7 +17,9 @@
 //      adapter whose error count rises by more than error_limit within error_window_ns;
 //   5. idle when the iteration did nothing: Busy = cpu_relax and poll again; Backoff = spin_loops empty
 //      iterations, then pause_loops iterations with cpu_relax, then sleeps of at most sleep_ns on the
-//      worker's eventfd (woken early by request_stop() or by a producer that pushed while it slept).
+//      worker's eventfd (woken early by request_stop() or by a producer that pushed while it slept)
+//      and on the wake_fd() of each of its running sources and sinks (woken as soon as input is ready:
+//      a datagram, a connection, an io_uring completion).
 //
 // Shutdown: request_stop() (async-signal-safe: an atomic store and eventfd writes) makes every worker
 // stop its sources, flush its conflation tables, and keep draining until every worker has stopped
@@ -129,7 +131,8 @@ struct WorkerReport {
   int core = -1;                     ///< -1: not pinned
   std::uint64_t loops = 0;           ///< batch-loop iterations
   std::uint64_t busy_loops = 0;      ///< iterations that did some work
-  std::uint64_t sleeps = 0;          ///< bounded sleeps on the eventfd
+  std::uint64_t sleeps = 0;          ///< bounded sleeps on the eventfd and the adapters' wake_fd()s
+  std::uint64_t wakeups = 0;         ///< sleeps an adapter's wake_fd() ended (input became ready)
   std::uint64_t polled = 0;          ///< messages polled from its sources
   std::uint64_t pushed = 0;          ///< messages offered to the valve engine (Route::Action::Deliver)
   std::uint64_t collisions = 0;
