@@ -39,6 +39,9 @@ GatewaySettings read_gateway(config::Section s) {
   }
   g.idle = s.choice("idle", "backoff", {"busy", "backoff"}) == "busy" ? GatewaySettings::Idle::Busy
                                                                       : GatewaySettings::Idle::Backoff;
+  g.idle_sleep_ns = s.duration_ns("idle_sleep", 200'000);
+  if (g.idle_sleep_ns < 1'000 || g.idle_sleep_ns > 60'000'000'000)
+    s.error("idle_sleep", "must be between 1us and 60s");
   g.burst = static_cast<unsigned>(s.integer("burst", 32, 1, 256));
   s.finish();
   return g;

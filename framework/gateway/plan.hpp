@@ -31,6 +31,7 @@ struct GatewaySettings {
   unsigned workers = 1;             ///< 1..64 pinned workers
   std::vector<unsigned> cores;      ///< CPU per worker (empty = not pinned); size == workers if given
   Idle idle = Idle::Backoff;        ///< "busy" spins on an empty poll, "backoff" pauses then sleeps
+  std::uint64_t idle_sleep_ns = 200'000;  ///< backoff: longest sleep (input that is ready wakes it)
   unsigned burst = 32;              ///< messages per poll, 1..256
 };
 

@@ -58,6 +58,7 @@ runtime::Options runtime_options(const GatewayPlan& plan) {
   o.workers = plan.gateway.workers;
   for (unsigned c : plan.gateway.cores) o.cores.push_back(static_cast<int>(c));
   o.idle = plan.gateway.idle == GatewaySettings::Idle::Busy ? runtime::IdlePolicy::Busy : runtime::IdlePolicy::Backoff;
+  o.sleep_ns = plan.gateway.idle_sleep_ns;
   o.valves.lanes = plan.valves.lanes;
   o.valves.ring_capacity = plan.valves.capacity;
   o.valves.spin_ns = plan.valves.spin_ns;

@@ -279,6 +279,20 @@ TEST(FireSmallBurst, ConnectionsThatFindTheBurstFullAreServedLater) {
   EXPECT_EQ(fire_counters(gw.stop_and_log())["processed"], 80u) << gw.log();
 }
 
+TEST(FireIdle, AWorkerInALongBackoffSleepAnswersAtOnce) {
+  // A minute-long idle sleep: a request that waited for the sleep to end would miss curl's 10 s limit.
+  // The worker sleeps on the fire source's io_uring ring too (Source::wake_fd), so the completion of
+  // the request's receive wakes it.
+  Gateway gw({"--set", "gateway.idle=backoff", "--set", "gateway.idle_sleep=60s"});
+  ASSERT_TRUE(gw.start()) << gw.log();
+  for (int round = 0; round < 3; ++round) {
+    std::this_thread::sleep_for(300ms);  // idle long enough to be asleep
+    const std::string out = curl("-d round" + std::to_string(round) + " " + gw.url());
+    EXPECT_NE(out.find("V8-32 Engine: PROCESSED"), std::string::npos) << "round " << round << ": " << out;
+  }
+  EXPECT_EQ(fire_counters(gw.stop_and_log())["processed"], 3u) << gw.log();
+}
+
 TEST(FireCollision, AFullLaneAnswersCollisionAndTheCountersAgree) {
   Gateway gw({"--plugin", HG_STUCK_SINK_PLUGIN, "--set", "sink.discard.type=test.stuck", "--set", "valves.lanes=1",
               "--set", "valves.capacity=2", "--set", "valves.policy=drop"});

@@ -573,6 +573,7 @@ TEST(ConfigPlan, DefaultsWhenSectionsAreAbsent) {
   EXPECT_TRUE(plan->gateway.cores.empty());
   EXPECT_EQ(plan->gateway.idle, GatewaySettings::Idle::Backoff);
   EXPECT_EQ(plan->gateway.burst, 32u);
+  EXPECT_EQ(plan->gateway.idle_sleep_ns, 200'000u);
   EXPECT_TRUE(plan->admin.enabled);
   EXPECT_EQ(plan->admin.listen.to_string(), "127.0.0.1:9901");
   EXPECT_EQ(plan->valves.lanes, 32u);
@@ -588,6 +589,7 @@ workers = 2
 cores = [2, 3]
 idle = "busy"
 burst = 64
+idle_sleep = "5ms"
 [admin]
 enabled = false
 listen = "[::1]:9000"
@@ -615,6 +617,7 @@ type = "null"
   EXPECT_EQ(plan->gateway.cores, (std::vector<unsigned>{2, 3}));
   EXPECT_EQ(plan->gateway.idle, GatewaySettings::Idle::Busy);
   EXPECT_EQ(plan->gateway.burst, 64u);
+  EXPECT_EQ(plan->gateway.idle_sleep_ns, 5'000'000u);
   EXPECT_FALSE(plan->admin.enabled);
   EXPECT_EQ(plan->admin.listen.to_string(), "[::1]:9000");
   EXPECT_EQ(plan->valves.lanes, 64u);
@@ -671,6 +674,20 @@ slots = 1000
   // Lines come out in file order.
   EXPECT_LT(m.find("plan.toml:2:"), m.find("plan.toml:5:"));
   EXPECT_LT(m.find("plan.toml:16:"), m.find("plan.toml:18:"));
+}
+
+TEST(ConfigPlan, IdleSleepOutsideItsRangeIsALineNumberedError) {
+  for (const char* v : {"\"0s\"", "\"500ns\"", "\"61s\""}) {
+    auto doc = doc_of(std::string("[gateway]\nidle_sleep = ") + v + "\n");
+    auto plan = build_plan(*doc);
+    ASSERT_FALSE(plan.ok()) << v;
+    EXPECT_NE(plan.error().message.find("plan.toml:2:14: gateway.idle_sleep: must be between 1us and 60s"),
+              std::string::npos) << plan.error().message;
+  }
+  auto doc = doc_of("[gateway]\nidle_sleep = \"60s\"\n");
+  auto plan = build_plan(*doc);
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_EQ(plan->gateway.idle_sleep_ns, 60'000'000'000u);
 }
 
 TEST(ConfigPlan, UnknownTopLevelTable) {
