@@ -212,7 +212,7 @@ class CatchallSource final : public adapter::Source {
   }
 
   /// The first listener's ring (served by poll()); the others have their own threads.
-  [[nodiscard]] int wake_fd() const noexcept override {
+  [[nodiscard]] int wake_fd() noexcept override {
     return listeners_.empty() ? -1 : listeners_[0]->server.ring_fd();
   }
 

@@ -183,7 +183,7 @@ class FireSource final : public adapter::Source, private uring::ConnectionHandle
     arena_used_ = 0;
   }
 
-  [[nodiscard]] int wake_fd() const noexcept override { return server_.ring_fd(); }
+  [[nodiscard]] int wake_fd() noexcept override { return server_.ring_fd(); }
 
   [[nodiscard]] adapter::SourceStats stats() const noexcept override {
     adapter::SourceStats s;

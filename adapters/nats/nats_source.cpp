@@ -1,5 +1,8 @@
 #include "nats/nats_source.hpp"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -15,9 +18,38 @@ namespace hypergate::nats {
 NatsSource::NatsSource(NatsSourceOptions options) : opt_(std::move(options)) {
   opt_.client.role = "source";
   client_ = std::make_unique<NatsClient>(opt_.client);  // here, not in start(): stats() may read it
+  wake_efd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);  // -1 on failure: no wake-ups, bounded sleeps
 }
 
-NatsSource::~NatsSource() { stop(); }
+NatsSource::~NatsSource() {
+  stop();
+  if (wake_efd_ >= 0) ::close(wake_efd_);
+}
+
+namespace {
+void signal_eventfd(int fd) noexcept {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t r = ::write(fd, &one, sizeof one);  // EAGAIN: readable already
+}
+}  // namespace
+
+int NatsSource::wake_fd() noexcept {
+  if (!started_ || wake_efd_ < 0) return -1;
+  std::uint64_t v = 0;
+  [[maybe_unused]] const ssize_t r = ::read(wake_efd_, &v, sizeof v);  // clear the last wake-up
+  wake_armed_.store(true, std::memory_order_relaxed);
+  // seq_cst fence between arming and looking at the queues; its partner is the fence in on_message()
+  // between pushing and looking at the flag: of the two threads, at least one sees the other's store.
+  // Either the delivery sees the flag (and writes the eventfd), or we see its message here.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  for (const auto& lane : lanes_) {
+    if (lane->queue.read_available() != 0) {
+      signal_eventfd(wake_efd_);  // came in since the last poll(): do not sleep at all
+      break;
+    }
+  }
+  return wake_efd_;
+}
 
 Result<void> NatsSource::start() {
   if (auto r = client_->connect(); !r) return r.error();
@@ -188,7 +220,16 @@ void NatsSource::on_message(natsConnection*, natsSubscription*, natsMsg* msg, vo
   std::memcpy(rec.payload.data(), natsMsg_GetData(msg), static_cast<std::size_t>(data_size));
   natsMsg_Destroy(msg);
   // push: the queue's release-store of its write index pairs with the acquire-load in pop() (boost).
-  if (!lane->queue.push(rec)) bump(self->overflow_);
+  if (!lane->queue.push(rec)) {
+    bump(self->overflow_);
+    return;
+  }
+  // The worker may be asleep: see wake_fd() (this fence pairs with the one there). The exchange lets
+  // one delivery write per arming; a busy worker never arms, so this is a load and a fence.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (self->wake_armed_.load(std::memory_order_relaxed) &&
+      self->wake_armed_.exchange(false, std::memory_order_relaxed) && self->wake_efd_ >= 0)
+    signal_eventfd(self->wake_efd_);
 }
 
 void NatsSource::watch_completion(Lane& lane) noexcept {

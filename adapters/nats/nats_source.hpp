@@ -103,6 +103,9 @@ class NatsSource final : public adapter::Source {
   [[nodiscard]] Result<void> start() override;
   void stop() noexcept override;
   std::size_t poll(Burst<>& out) noexcept override;
+  /// An eventfd that libnats' delivery threads write once after wake_fd() armed it (the worker is about
+  /// to sleep): while the worker is busy, deliveries make no syscall.
+  [[nodiscard]] int wake_fd() noexcept override;
   [[nodiscard]] adapter::SourceStats stats() const noexcept override;
   [[nodiscard]] NatsClientCounters client_counters() const noexcept { return client_->counters(); }
 
@@ -150,6 +153,11 @@ class NatsSource final : public adapter::Source {
   std::mutex js_mutex_;               // with js_wake_: lets stop() cut the retry wait short
   std::condition_variable js_wake_;
   std::atomic<bool> js_stop_{false};
+
+  // Waking an idle worker: armed by wake_fd() (worker) right before it sleeps, disarmed by the first
+  // delivery after that, which writes wake_efd_ (see wake_fd() for the orders).
+  int wake_efd_ = -1;
+  std::atomic<bool> wake_armed_{false};
 
   std::atomic<std::uint64_t> messages_{0};
   std::atomic<std::uint64_t> bytes_{0};

@@ -174,7 +174,7 @@ class SoupSink final : public adapter::Sink, private uring::ConnectionHandler {
   std::size_t send(const Burst<>& burst) noexcept override;
   std::size_t service() noexcept override;
   /// The server's ring: logins, client heartbeats and disconnects wake an idle worker.
-  [[nodiscard]] int wake_fd() const noexcept override { return server_ ? server_->ring_fd() : -1; }
+  [[nodiscard]] int wake_fd() noexcept override { return server_ ? server_->ring_fd() : -1; }
   [[nodiscard]] adapter::SinkStats stats() const noexcept override;
 
   [[nodiscard]] SoupCounters counters() const noexcept;

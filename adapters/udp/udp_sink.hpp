@@ -104,7 +104,7 @@ class UdpSink final : public adapter::Sink {
   void flush() noexcept override;
   std::size_t service() noexcept override;
   /// The retransmission request socket (-1 without one): a request wakes an idle worker.
-  [[nodiscard]] int wake_fd() const noexcept override { return retransmit_fd_.get(); }
+  [[nodiscard]] int wake_fd() noexcept override { return retransmit_fd_.get(); }
   [[nodiscard]] adapter::SinkStats stats() const noexcept override;
 
   [[nodiscard]] UdpSinkCounters counters() const noexcept;

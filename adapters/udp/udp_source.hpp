@@ -68,7 +68,7 @@ class UdpSource final : public adapter::Source {
   std::size_t poll(Burst<>& out) noexcept override;
   void release(Burst<>& done) noexcept override;
   /// The socket: readable while datagrams are queued.
-  [[nodiscard]] int wake_fd() const noexcept override { return fd_.get(); }
+  [[nodiscard]] int wake_fd() noexcept override { return fd_.get(); }
   [[nodiscard]] adapter::SourceStats stats() const noexcept override;
 
   /// The bound port (useful with port 0); 0 before start().

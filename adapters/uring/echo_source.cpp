@@ -81,7 +81,7 @@ class EchoSource final : public adapter::Source {
     return 0;
   }
 
-  [[nodiscard]] int wake_fd() const noexcept override { return server_.ring_fd(); }
+  [[nodiscard]] int wake_fd() noexcept override { return server_.ring_fd(); }
 
   [[nodiscard]] adapter::SourceStats stats() const noexcept override {
     adapter::SourceStats s;

@@ -18,6 +18,7 @@
 //      emitted is published, failed, dropped or conflated; a server restarted on the port gets publishes again.
 // Waits are polls with bounded deadlines (hang guards), never timing assertions.
 #include <nats/nats.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -43,6 +44,7 @@
 #include "../nats_server.hpp"
 #include "loopback.hpp"
 #include "market/tob_update.hpp"
+#include "nats/nats_source.hpp"
 
 namespace {
 
@@ -221,6 +223,89 @@ class NatsTest : public ::testing::Test {
 };
 // Suite names start with "nats" so that `ctest -R nats` selects every test of this file.
 using natsGateway = NatsTest;
+
+using natsSourceWake = NatsTest;
+
+// The nats source's wake descriptor (Source::wake_fd): libnats' delivery thread writes it only after
+// the worker armed it (wake_fd(), right before a sleep), and a message that came before the arming
+// makes it readable at once. The source is driven directly, as its worker would.
+TEST_F(natsSourceWake, ADeliveryWakesTheWorkerOnlyAfterItArmed) {
+  hypergate::test::NatsServer server(hypergate::test::NatsServerOptions{});
+  ASSERT_TRUE(server.start());
+  hypergate::nats::NatsSourceOptions o;
+  o.client.name = "wake";
+  o.client.servers = {url(server.port())};
+  o.subjects = {"wake.>"};
+  hypergate::nats::NatsSource src(o);
+  ASSERT_TRUE(src.start().ok());
+  natsConnection* nc = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, url(server.port()).c_str()), NATS_OK);
+  auto publish = [&](const char* body) {
+    ASSERT_EQ(natsConnection_PublishString(nc, "wake.x", body), NATS_OK);
+    ASSERT_EQ(natsConnection_Flush(nc), NATS_OK);
+  };
+  // Polls the source until a message arrives (20 s at most); returns its payload, "" if none came.
+  auto next = [&]() -> std::string {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < end) {
+      hypergate::Burst<> b;
+      if (src.poll(b) != 0) {
+        std::string got(b[0].text());
+        src.release(b);
+        return got;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return "";
+  };
+  auto readable = [](int fd, int timeout_ms) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN) != 0;
+  };
+  // The subscription is live once a message gets through (libnats subscribes as it connects).
+  bool live = false;
+  for (int i = 0; i < 100 && !live; ++i) {
+    publish("warm-up");
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+    while (!live && std::chrono::steady_clock::now() < end) {
+      hypergate::Burst<> b;
+      live = src.poll(b) != 0;
+      src.release(b);
+    }
+  }
+  ASSERT_TRUE(live) << "no message came through the subscription";
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  while (true) {  // what is left of the warm-up
+    hypergate::Burst<> b;
+    if (src.poll(b) == 0) break;
+    src.release(b);
+  }
+
+  // Armed, nothing pending: not readable; a delivery makes it readable.
+  const int fd = src.wake_fd();
+  ASSERT_GE(fd, 0);
+  EXPECT_FALSE(readable(fd, 0));
+  publish("one");
+  EXPECT_TRUE(readable(fd, 20'000));
+  EXPECT_EQ(next(), "one");
+
+  // Not armed (a busy worker does not call wake_fd()): deliveries leave it alone.
+  std::uint64_t v = 0;
+  ASSERT_EQ(::read(fd, &v, sizeof v), static_cast<ssize_t>(sizeof v));  // what wake_fd() would clear
+  publish("two");
+  EXPECT_EQ(next(), "two");
+  EXPECT_FALSE(readable(fd, 0));
+
+  // A message that came before the arming: wake_fd() makes the descriptor readable itself.
+  publish("three");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // delivered into the queue meanwhile
+  EXPECT_EQ(src.wake_fd(), fd);
+  EXPECT_TRUE(readable(fd, 0));
+  EXPECT_EQ(next(), "three");
+
+  natsConnection_Destroy(nc);
+  src.stop();
+}
 
 TEST_F(natsGateway, FeedGatewayToEdgeGatewayThroughNatsGivesTheReplayBook) {
   std::map<std::string, Top> ref;

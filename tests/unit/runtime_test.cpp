@@ -725,7 +725,7 @@ class EventSource final : public Source {
   std::string_view type() const noexcept override { return "event"; }
   hg::Result<void> start() override { return {}; }
   void stop() noexcept override {}
-  int wake_fd() const noexcept override { return efd_; }
+  int wake_fd() noexcept override { return efd_; }
   std::size_t poll(hg::Burst<>& out) noexcept override {
     bump(polls_);
     std::uint64_t n = 0;
@@ -756,7 +756,7 @@ class EventSink final : public Sink {
   hg::Result<void> start() override { return {}; }
   void stop() noexcept override {}
   std::size_t send(const hg::Burst<>& b) noexcept override { return b.size(); }
-  int wake_fd() const noexcept override { return efd_; }
+  int wake_fd() noexcept override { return efd_; }
   std::size_t service() noexcept override {
     std::uint64_t n = 0;
     if (::read(efd_, &n, sizeof n) != static_cast<ssize_t>(sizeof n)) return 0;

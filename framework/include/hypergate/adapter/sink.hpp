@@ -44,7 +44,7 @@ class Sink {
   /// Non-blocking upkeep once per worker loop iteration (see the header comment). Default: nothing.
   virtual std::size_t service() noexcept { return 0; }
   /// A descriptor readable while service() has work, for the idle worker to wait on; -1 for none.
-  [[nodiscard]] virtual int wake_fd() const noexcept { return -1; }
+  [[nodiscard]] virtual int wake_fd() noexcept { return -1; }
 
   [[nodiscard]] virtual SinkStats stats() const noexcept = 0;
 };

@@ -28,6 +28,7 @@
 //    end of a bounded sleep. The descriptor must stay readable until poll() has taken the work (level
 //    triggered, cleared by the source doing its work), stay open while the source runs, and be owned
 //    by the source. -1 (the default): none; the source is polled again after at most one sleep.
+//    wake_fd() is called right before each sleep (not once), on the worker's thread.
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -85,8 +86,10 @@ class Source {
   /// True once the source has nothing more to give (end of a capture, end of session).
   [[nodiscard]] virtual bool finished() const noexcept { return false; }
   /// A descriptor that is readable while poll() has work, for the idle worker to wait on (see the
-  /// header comment); -1 for none. Read by the worker before each sleep, while the source runs.
-  [[nodiscard]] virtual int wake_fd() const noexcept { return -1; }
+  /// header comment); -1 for none. Called on the owning worker's thread right before each of its
+  /// sleeps, while the source runs: a source whose input arrives on its own threads may arm its
+  /// wake-up here (the nats source does), so that it costs nothing while the worker is busy.
+  [[nodiscard]] virtual int wake_fd() noexcept { return -1; }
 
   [[nodiscard]] virtual SourceStats stats() const noexcept = 0;
 };
