@@ -37,23 +37,20 @@ int NatsSource::wake_fd() noexcept {
   if (!started_ || wake_efd_ < 0) return -1;
   std::uint64_t v = 0;
   [[maybe_unused]] const ssize_t r = ::read(wake_efd_, &v, sizeof v);  // clear the last wake-up
-  wake_armed_.store(true, std::memory_order_relaxed);
-  // seq_cst fence between arming and looking at the queues; its partner is the fence in on_message()
-  // between pushing and looking at the flag: of the two threads, at least one sees the other's store.
-  // Either the delivery sees the flag (and writes the eventfd), or we see its message here.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  for (const auto& lane : lanes_) {
-    if (lane->queue.read_available() != 0) {
-      signal_eventfd(wake_efd_);  // came in since the last poll(): do not sleep at all
-      break;
-    }
-  }
+  // Dekker's pattern, all seq_cst: we store the flag, then load the count of queued messages; a
+  // delivery stores (increments) the count, then loads the flag (on_message()). In the single order
+  // of seq_cst operations at least one of the two loads sees the other thread's store: either the
+  // delivery sees the flag and writes the eventfd, or we see its message here.
+  wake_armed_.store(true, std::memory_order_seq_cst);
+  if (pushed_.load(std::memory_order_seq_cst) != popped_) signal_eventfd(wake_efd_);  // do not sleep at all
   return wake_efd_;
 }
 
 Result<void> NatsSource::start() {
   if (auto r = client_->connect(); !r) return r.error();
   lanes_.clear();
+  pushed_.store(0, std::memory_order_relaxed);  // no delivery thread runs yet: nothing is subscribed
+  popped_ = 0;
   for (std::size_t i = 0; i < opt_.subjects.size(); ++i) {  // one queue per subscription (one producer each)
     auto lane = std::make_unique<Lane>(opt_.queue_capacity);
     lane->owner = this;
@@ -224,11 +221,12 @@ void NatsSource::on_message(natsConnection*, natsSubscription*, natsMsg* msg, vo
     bump(self->overflow_);
     return;
   }
-  // The worker may be asleep: see wake_fd() (this fence pairs with the one there). The exchange lets
-  // one delivery write per arming; a busy worker never arms, so this is a load and a fence.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (self->wake_armed_.load(std::memory_order_relaxed) &&
-      self->wake_armed_.exchange(false, std::memory_order_relaxed) && self->wake_efd_ >= 0)
+  // The worker may be asleep: the other half of wake_fd()'s pattern (seq_cst increment, then seq_cst
+  // load of the flag). The exchange lets one delivery write per arming; a busy worker never arms, so
+  // this costs an increment and a load.
+  self->pushed_.fetch_add(1, std::memory_order_seq_cst);
+  if (self->wake_armed_.load(std::memory_order_seq_cst) &&
+      self->wake_armed_.exchange(false, std::memory_order_seq_cst) && self->wake_efd_ >= 0)
     signal_eventfd(self->wake_efd_);
 }
 
@@ -276,6 +274,7 @@ std::size_t NatsSource::poll(Burst<>& out) noexcept {
     Lane& lane = *lanes_[(next_lane_ + k) % lanes_.size()];
     got += lane.queue.pop(batch_.data() + got, room - got);  // copies out; acquire pairs with push()
   }
+  popped_ += got;
   if (!lanes_.empty()) next_lane_ = (next_lane_ + 1) % lanes_.size();
   if (got == 0) return 0;
   std::uint64_t bytes = 0;

@@ -158,6 +158,8 @@ class NatsSource final : public adapter::Source {
   // delivery after that, which writes wake_efd_ (see wake_fd() for the orders).
   int wake_efd_ = -1;
   std::atomic<bool> wake_armed_{false};
+  std::atomic<std::uint64_t> pushed_{0};  // messages queued by the delivery threads (seq_cst, see wake_fd())
+  std::uint64_t popped_ = 0;              // messages poll() took out (worker only)
 
   std::atomic<std::uint64_t> messages_{0};
   std::atomic<std::uint64_t> bytes_{0};
