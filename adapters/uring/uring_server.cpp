@@ -372,6 +372,7 @@ std::size_t UringServer::run_once(std::uint64_t wait_ns) noexcept {
   unsigned count = 0;
   io_uring_cqe* cqe = nullptr;
   io_uring_for_each_cqe(ring, head, cqe) {
+    if (stop_batch_) break;  // the handler's batch is full: the rest wait for the next call
     ++count;
     const std::uint64_t ud = io_uring_cqe_get_data64(cqe);
     const std::uint32_t idx = index_of(ud);
@@ -397,6 +398,7 @@ std::size_t UringServer::run_once(std::uint64_t wait_ns) noexcept {
     }
   }
   io_uring_cq_advance(ring, count);  // once per batch
+  stop_batch_ = false;
   if (recycled_ != 0) {
     io_uring_buf_ring_advance(static_cast<io_uring_buf_ring*>(buf_ring_), static_cast<int>(recycled_));
     recycled_ = 0;

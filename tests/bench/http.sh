@@ -10,7 +10,8 @@
 # time: parse done -> accepted by the valve engine) and reports its median and p99 per run; 1 and 50
 # connections, 3 repetitions each; req/s too. Goal: median <= 200 ns.
 # Builds only the `hypergate` target (release preset); HG_HTTP_BINARY=path uses that binary instead
-# (no build). HG_HTTP_ONLY=fire runs only the /fire rows. Kills everything it started on exit.
+# (no build). HG_HTTP_ONLY=fire runs only the /fire rows; HG_FIRE_BURST=N sets source.fire.burst
+# (default 32). Kills everything it started on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -163,6 +164,7 @@ type = "http.fire"
 listen = "127.0.0.1:$port"
 pipeline = "passthrough"
 pipeline_options = { key = "source" }
+${HG_FIRE_BURST:+burst = $HG_FIRE_BURST}
 
 [sink.discard]
 type = "null"
