@@ -716,20 +716,32 @@ TEST(Runtime, VerdictsReachTheSourceForEveryEmittedMessageBeforeRelease) {
 
 namespace {
 
-// An eventfd as the wake descriptor: the test writes N to it, poll()/service() read it and do N units
-// of work (a source emits N messages). Counts its polls so that the test can see the worker sleep.
+// An eventfd as a wake descriptor: the test writes N to it (fire), the adapter reads it (take) and
+// does N units of work.
+struct WakeEvent {
+  WakeEvent() : fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+  ~WakeEvent() { ::close(fd); }
+  WakeEvent(const WakeEvent&) = delete;
+  WakeEvent& operator=(const WakeEvent&) = delete;
+  void fire(std::uint64_t n) const { ASSERT_EQ(::write(fd, &n, sizeof n), static_cast<ssize_t>(sizeof n)); }
+  std::uint64_t take() const {
+    std::uint64_t n = 0;
+    return ::read(fd, &n, sizeof n) == static_cast<ssize_t>(sizeof n) ? n : 0;
+  }
+  int fd;
+};
+
+// A source that emits N messages when its wake descriptor was fired N; counts its polls so that the
+// test can see the worker go to sleep.
 class EventSource final : public Source {
  public:
-  EventSource() : efd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
-  ~EventSource() override { ::close(efd_); }
   std::string_view type() const noexcept override { return "event"; }
   hg::Result<void> start() override { return {}; }
   void stop() noexcept override {}
-  int wake_fd() noexcept override { return efd_; }
+  int wake_fd() noexcept override { return event.fd; }
   std::size_t poll(hg::Burst<>& out) noexcept override {
     bump(polls_);
-    std::uint64_t n = 0;
-    if (::read(efd_, &n, sizeof n) != static_cast<ssize_t>(sizeof n)) return 0;
+    const std::uint64_t n = event.take();
     std::size_t added = 0;
     for (; added < n && out.size() < out.capacity(); ++added) {
       hg::Message& m = out.emplace_back();
@@ -740,35 +752,31 @@ class EventSource final : public Source {
     return added;
   }
   SourceStats stats() const noexcept override { return {}; }
-  void fire(std::uint64_t n) const { ASSERT_EQ(::write(efd_, &n, sizeof n), static_cast<ssize_t>(sizeof n)); }
   std::uint64_t polls() const { return polls_.load(std::memory_order_relaxed); }
+  WakeEvent event;
 
  private:
-  int efd_;
   std::atomic<std::uint64_t> polls_{0};
 };
 
+// A sink whose service() does N units of work when its wake descriptor was fired N.
 class EventSink final : public Sink {
  public:
-  EventSink() : efd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
-  ~EventSink() override { ::close(efd_); }
   std::string_view type() const noexcept override { return "event"; }
   hg::Result<void> start() override { return {}; }
   void stop() noexcept override {}
   std::size_t send(const hg::Burst<>& b) noexcept override { return b.size(); }
-  int wake_fd() noexcept override { return efd_; }
+  int wake_fd() noexcept override { return event.fd; }
   std::size_t service() noexcept override {
-    std::uint64_t n = 0;
-    if (::read(efd_, &n, sizeof n) != static_cast<ssize_t>(sizeof n)) return 0;
+    const std::uint64_t n = event.take();
     bump(served_, n);
     return static_cast<std::size_t>(n);
   }
   SinkStats stats() const noexcept override { return {}; }
-  void fire(std::uint64_t n) const { ASSERT_EQ(::write(efd_, &n, sizeof n), static_cast<ssize_t>(sizeof n)); }
   std::uint64_t served() const { return served_.load(std::memory_order_relaxed); }
+  WakeEvent event;
 
  private:
-  int efd_;
   std::atomic<std::uint64_t> served_{0};
 };
 
@@ -815,7 +823,7 @@ TEST(Runtime, AnIdleWorkerWakesWhenASourcesWakeDescriptorBecomesReadable) {
   ASSERT_TRUE(r.start().ok());
   for (std::uint64_t round = 1; round <= 3; ++round) {
     wait_until_still([&] { return src->polls(); });
-    src->fire(2);
+    src->event.fire(2);
     EXPECT_TRUE(within_seconds([&] { return sinks[0]->received() == 2 * round; })) << "round " << round;
   }
   r.request_stop();
@@ -837,7 +845,7 @@ TEST(Runtime, AnIdleWorkerWakesWhenASinksWakeDescriptorBecomesReadable) {
   ASSERT_TRUE(r.add_sink("event", std::move(inst)).ok());
   ASSERT_TRUE(r.start().ok());
   wait_until_still([&] { return src->polls(); });
-  sink->fire(3);
+  sink->event.fire(3);
   EXPECT_TRUE(within_seconds([&] { return sink->served() == 3; }));
   r.request_stop();
   r.wait();
