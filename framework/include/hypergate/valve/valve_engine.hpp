@@ -448,6 +448,7 @@ class ValveEngine {
     for (std::uint32_t p = 0; p < producers_; ++p) {
       for (std::uint32_t l = 0; l < o.lanes; ++l) {
         auto rs = std::make_unique<RingState>(o.ring_capacity);
+        prefault(rs->ring);
         if (groups_[lane_group_[l]].policy == CollisionPolicy::Conflate)
           rs->table = std::make_unique<ConflationTable<SlotType>>(o.conflation_capacity);
         rings_.push_back(std::move(rs));
@@ -459,6 +460,17 @@ class ValveEngine {
       ls->scratch.reset(new SlotType[kMaxBurst]);
       lane_state_.push_back(std::move(ls));
     }
+  }
+
+  // Writes every slot of a new ring once (a default slot: its header), then empties it: the pages are
+  // faulted in here, at create(), instead of one page fault (a kernel entry, microseconds) every few
+  // messages during the first pass through each ring. Measured with http.fire on 32 lanes: 36 of the
+  // first 3000 requests took 2-7.5 us in-engine before, against a median of 180 ns.
+  static void prefault(Ring& r) noexcept {
+    const SlotType blank;
+    while (r.push(blank)) {
+    }
+    r.consume_all([](const SlotType&) noexcept {});
   }
 
   RingState& ring(std::uint32_t producer, std::uint32_t lane) noexcept {
