@@ -52,6 +52,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <vector>
@@ -467,7 +468,8 @@ class ValveEngine {
   // messages during the first pass through each ring. Measured with http.fire on 32 lanes: 36 of the
   // first 3000 requests took 2-7.5 us in-engine before, against a median of 180 ns.
   static void prefault(Ring& r) noexcept {
-    const SlotType blank;
+    SlotType blank;
+    std::memset(blank.bytes, 0, sizeof blank.bytes);  // copies take no bytes of it; gcc cannot tell
     while (r.push(blank)) {
     }
     r.consume_all([](const SlotType&) noexcept {});
