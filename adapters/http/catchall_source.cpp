@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -154,7 +155,11 @@ struct Listener {
 
 class CatchallSource final : public adapter::Source {
  public:
-  explicit CatchallSource(Options o) : opt_(std::move(o)) {}
+  explicit CatchallSource(Options o) : opt_(std::move(o)) {
+    // Room for every listener now: start() (on the worker) appends without moving the array, while
+    // stats() (any thread) reads the listeners published so far.
+    listeners_.reserve(std::max(1u, opt_.threads));
+  }
   ~CatchallSource() override { stop(); }
 
   [[nodiscard]] std::string_view type() const noexcept override { return "http.catchall"; }
@@ -162,11 +167,13 @@ class CatchallSource final : public adapter::Source {
   [[nodiscard]] Result<void> start() override {
     // The polled listener first: with port 0 the others join the port it got.
     listeners_.push_back(std::make_unique<Listener>(opt_));
+    published_.store(1, std::memory_order_release);  // pairs with the acquire load in stats()
     if (auto r = listeners_[0]->server.start(); !r) return r;
     Options extra = opt_;
     extra.server.port = listeners_[0]->server.port();
     for (unsigned t = 1; t < opt_.threads; ++t) {
       listeners_.push_back(std::make_unique<Listener>(extra));
+      published_.store(listeners_.size(), std::memory_order_release);  // see stats()
       Listener* l = listeners_.back().get();
       // Each ring is created, run and torn down on its own thread (see UringServer's contract).
       std::promise<Result<void>> ready;
@@ -218,7 +225,12 @@ class CatchallSource final : public adapter::Source {
 
   [[nodiscard]] adapter::SourceStats stats() const noexcept override {
     adapter::SourceStats s;
-    for (const auto& l : listeners_) {
+    // acquire: pairs with the release stores in start(); only the listeners published so far, read
+    // through data() (the array was reserved by the constructor and never moves: start() appending
+    // writes the vector's end, which this does not read).
+    const std::size_t n = published_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < n; ++i) {
+      const Listener* l = listeners_.data()[i].get();
       const uring::ServerStats ss = l->server.stats();
       s.messages += l->handler.requests();
       s.rejects += l->handler.rejects();
@@ -268,6 +280,7 @@ class CatchallSource final : public adapter::Source {
 
   Options opt_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  std::atomic<std::size_t> published_{0};  // listeners_ entries that stats() may read
   std::atomic<bool> stop_threads_{false};
   int statsd_fd_ = -1;
   std::uint64_t last_stats_ns_ = 0;
