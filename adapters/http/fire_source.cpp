@@ -165,9 +165,7 @@ class FireSource final : public adapter::Source, private uring::ConnectionHandle
     count_ = 0;
     arena_used_ = 0;
     redeliver_queued();
-    reading_ = true;
     server_.run_once(0);
-    reading_ = false;
     burst_ = nullptr;
     if (count_ != 0) bump(polls_);
     return count_;
@@ -330,10 +328,8 @@ class FireSource final : public adapter::Source, private uring::ConnectionHandle
     // A full burst: the transport reads no further completion in this poll. The requests behind it
     // wait in the kernel, not parsed, instead of being read only to be queued (which kept the ones
     // already parsed waiting: their in-engine time runs from their parse).
-    // Only while reading completions: a burst filled by redeliveries still lets this poll's run_once()
-    // handle every completion (sends, accepts, other connections), or connections that pipeline could
-    // keep the rest waiting poll after poll.
-    if (reading_ && burst_->size() >= opt_.burst) server_.stop_batch();
+    // (Only while the transport reads completions: see UringServer::stop_batch().)
+    if (burst_->size() >= opt_.burst) server_.stop_batch();
   }
 
   void answer(const Pending& p) noexcept {
@@ -451,7 +447,6 @@ class FireSource final : public adapter::Source, private uring::ConnectionHandle
   std::array<Pending, Burst<>::capacity()> pending_{};
   std::size_t count_ = 0;
   Burst<>* burst_ = nullptr;  // set during poll() only
-  bool reading_ = false;      // poll() is in server_.run_once(): a full burst stops its completion loop
   std::uint64_t base_seq_ = 0;
   std::uint64_t next_seq_ = 1;
   bool started_ = false;

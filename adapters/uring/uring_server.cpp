@@ -371,6 +371,7 @@ std::size_t UringServer::run_once(std::uint64_t wait_ns) noexcept {
   unsigned head = 0;
   unsigned count = 0;
   io_uring_cqe* cqe = nullptr;
+  reading_ = true;
   io_uring_for_each_cqe(ring, head, cqe) {
     if (stop_batch_) break;  // the handler's batch is full: the rest wait for the next call
     ++count;
@@ -398,6 +399,7 @@ std::size_t UringServer::run_once(std::uint64_t wait_ns) noexcept {
     }
   }
   io_uring_cq_advance(ring, count);  // once per batch
+  reading_ = false;
   stop_batch_ = false;
   if (recycled_ != 0) {
     io_uring_buf_ring_advance(static_cast<io_uring_buf_ring*>(buf_ring_), static_cast<int>(recycled_));

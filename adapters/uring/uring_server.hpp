@@ -207,11 +207,12 @@ class UringServer {
   /// queues its send: for a handler that consumed less than it was given because it waited for
   /// something outside the connection (a verdict, room in a batch). Loop thread only.
   void redeliver(Connection& c) noexcept;
-  /// From a handler callback (inside run_once(), or redeliver() before it): the current or next
-  /// run_once() handles no further completion; it still submits what is queued. The rest stay in the
-  /// completion queue (the ring stays readable) for the run_once() after. For a handler whose batch
-  /// is full: the connections behind it wait in the kernel instead of being read now.
-  void stop_batch() noexcept { stop_batch_ = true; }
+  /// From a handler callback while run_once() reads completions: it handles no further one (it still
+  /// submits what is queued). The rest stay in the completion queue (the ring stays readable) for the
+  /// next run_once(). Elsewhere (redeliver(), outside run_once()) it does nothing: a batch filled
+  /// there must not keep run_once() from handling sends, accepts and other connections. For a
+  /// handler whose batch is full: the connections behind it wait in the kernel, unread.
+  void stop_batch() noexcept { stop_batch_ = reading_; }
 
   [[nodiscard]] ServerStats stats() const noexcept;
   [[nodiscard]] const ServerOptions& options() const noexcept { return opt_; }
@@ -254,7 +255,8 @@ class UringServer {
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
   bool accept_armed_ = false;
-  bool stop_batch_ = false;  // stop_batch() was called during this run_once()
+  bool reading_ = false;     // run_once() is in its completion loop
+  bool stop_batch_ = false;  // stop_batch() was called during that loop
   void* buf_ring_ = nullptr;  // struct io_uring_buf_ring*
   std::size_t buf_ring_bytes_ = 0;
   char* buffers_ = nullptr;
