@@ -65,22 +65,22 @@ void OrderBook::set_symbol(std::uint16_t locate, std::string_view stock) noexcep
 BookOutcome OrderBook::add(std::uint16_t locate, std::uint64_t ref, Side side, std::uint32_t shares,
                            std::uint32_t price) noexcept {
   if (shares == 0) [[unlikely]] return reject(BookReject::kZeroShares, locate);
-  const std::size_t slot = probe(ref);
-  if (index_[slot].shares != 0) [[unlikely]] return reject(BookReject::kDuplicateRef, locate);
+  const Where at = probe(ref);
+  if (index_[at.slot].shares != 0) [[unlikely]] return reject(BookReject::kDuplicateRef, locate);
   if (orders_live_ >= max_orders_) [[unlikely]] return reject(BookReject::kPoolExhausted, locate);
   bool top_changed = false;
   std::uint8_t depth = 0;
   if (!add_to_level(symbols_[locate], side, price, shares, top_changed, depth)) [[unlikely]] {
     return reject(BookReject::kLevelsExhausted, locate);
   }
-  store_new(slot, Slot{ref, price, shares, locate, side, depth});
+  store_new(at, Slot{ref, price, shares, locate, side, depth});
   ++orders_live_;
   return {locate, true, top_changed, BookReject::kNone};
 }
 
 BookOutcome OrderBook::reduce(std::uint64_t ref, std::uint32_t shares) noexcept {
-  const std::size_t slot = probe(ref);
-  Slot& o = index_[slot];
+  const Where at = probe(ref);
+  Slot& o = index_[at.slot];
   if (o.shares == 0) [[unlikely]] return reject(BookReject::kUnknownRef);
   const std::uint16_t locate = o.locate;
   if (shares == 0) [[unlikely]] return {locate, false, false, BookReject::kNone};
@@ -91,32 +91,32 @@ BookOutcome OrderBook::reduce(std::uint64_t ref, std::uint32_t shares) noexcept 
     return {locate, true, top_changed, BookReject::kNone};
   }
   const bool over = shares > o.shares;
-  drop_order(slot, top_changed);
+  drop_order(at, top_changed);
   if (over) [[unlikely]] return reject(BookReject::kSharesExceedRemaining, locate, true, top_changed);
   return {locate, true, top_changed, BookReject::kNone};
 }
 
 BookOutcome OrderBook::remove(std::uint64_t ref) noexcept {
-  const std::size_t slot = probe(ref);
-  if (index_[slot].shares == 0) [[unlikely]] return reject(BookReject::kUnknownRef);
-  const std::uint16_t locate = index_[slot].locate;
+  const Where at = probe(ref);
+  if (index_[at.slot].shares == 0) [[unlikely]] return reject(BookReject::kUnknownRef);
+  const std::uint16_t locate = index_[at.slot].locate;
   bool top_changed = false;
-  drop_order(slot, top_changed);
+  drop_order(at, top_changed);
   return {locate, true, top_changed, BookReject::kNone};
 }
 
 BookOutcome OrderBook::replace(std::uint64_t old_ref, std::uint64_t new_ref, std::uint32_t shares,
                                std::uint32_t price) noexcept {
-  const std::size_t old_slot = probe(old_ref);
-  Slot& o = index_[old_slot];
+  const Where old_at = probe(old_ref);
+  Slot& o = index_[old_at.slot];
   if (o.shares == 0) [[unlikely]] return reject(BookReject::kUnknownRef);
   const std::uint16_t locate = o.locate;
   const Side side = o.side;
   if (shares == 0) [[unlikely]] return reject(BookReject::kZeroShares, locate);
-  std::size_t new_slot = old_slot;
+  Where new_at = old_at;
   if (new_ref != old_ref) {
-    new_slot = probe(new_ref);
-    if (index_[new_slot].shares != 0) [[unlikely]] return reject(BookReject::kDuplicateRef, locate);
+    new_at = probe(new_ref);
+    if (index_[new_at.slot].shares != 0) [[unlikely]] return reject(BookReject::kDuplicateRef, locate);
   }
   SymbolBook& book = symbols_[locate];
   bool top_changed = false;
@@ -134,7 +134,7 @@ BookOutcome OrderBook::replace(std::uint64_t old_ref, std::uint64_t new_ref, std
     if (!add_to_level(book, side, price, shares, touched, depth)) [[unlikely]] {
       // The old order is already off its level: finish removing it (see the contract).
       --orders_live_;
-      erase_slot(old_slot);
+      erase_slot(old_at);
       return reject(BookReject::kLevelsExhausted, locate, true, touched && before != side_top(book, side));
     }
     top_changed = touched && before != side_top(book, side);
@@ -144,19 +144,19 @@ BookOutcome OrderBook::replace(std::uint64_t old_ref, std::uint64_t new_ref, std
     o.shares = shares;
     o.depth = depth;
   } else {
-    erase_slot(old_slot);
+    erase_slot(old_at);
     // erase_slot may shift entries back into the slots before an empty one, so the probe's empty slot
     // is still right only when it is the new ref's home (nothing before it on its probe path).
-    if (new_slot != home(new_ref)) new_slot = probe(new_ref);
-    store_new(new_slot, Slot{new_ref, price, shares, locate, side, depth});
+    if (new_at.slot != new_at.home) new_at = probe(new_ref);
+    store_new(new_at, Slot{new_ref, price, shares, locate, side, depth});
   }
   return {locate, true, top_changed, BookReject::kNone};
 }
 
-void OrderBook::drop_order(std::size_t slot, bool& top_changed) noexcept {
-  Slot& o = index_[slot];
+void OrderBook::drop_order(Where at, bool& top_changed) noexcept {
+  Slot& o = index_[at.slot];
   remove_from_level(symbols_[o.locate], o.side, o.price, o.shares, true, top_changed, o.depth);
-  erase_slot(slot);
+  erase_slot(at);
   --orders_live_;
 }
 
@@ -164,21 +164,22 @@ void OrderBook::drop_order(std::size_t slot, bool& top_changed) noexcept {
 // Index: linear probing, backward-shift deletion
 // ---------------------------------------------------------------------------------------------
 
-std::size_t OrderBook::probe(std::uint64_t ref) const noexcept {
-  std::size_t i = home(ref);
+OrderBook::Where OrderBook::probe(std::uint64_t ref) const noexcept {
+  const std::size_t h = home(ref);
+  std::size_t i = h;
   // Terminates: at most max_orders_ slots are used and the table has at least twice as many.
   while (index_[i].shares != 0 && index_[i].ref != ref) i = (i + 1) & index_mask_;
-  return i;
+  return {i, h};
 }
 
-void OrderBook::store_new(std::size_t slot, const Slot& order) noexcept {
-  index_[slot] = order;
-  if (slot != home(order.ref)) ++displaced_;
+void OrderBook::store_new(Where at, const Slot& order) noexcept {
+  index_[at.slot] = order;
+  if (at.slot != at.home) ++displaced_;
 }
 
-void OrderBook::erase_slot(std::size_t slot) noexcept {
-  if (home(index_[slot].ref) != slot) --displaced_;
-  std::size_t hole = slot;
+void OrderBook::erase_slot(Where at) noexcept {
+  if (at.home != at.slot) --displaced_;
+  std::size_t hole = at.slot;
   index_[hole].shares = 0;
   // Only an entry away from its home can belong in the hole. With none left (the common case: refs
   // are assigned in sequence and each has its own home), the scan below would move nothing.
@@ -433,7 +434,7 @@ std::size_t OrderBook::depth(std::uint16_t locate, Side side, std::span<DepthLev
 }
 
 bool OrderBook::find(std::uint64_t ref, OrderView& out) const noexcept {
-  const Slot& o = index_[probe(ref)];
+  const Slot& o = index_[probe(ref).slot];
   if (o.shares == 0) return false;
   out = OrderView{o.locate, o.side, o.shares, o.price};
   return true;

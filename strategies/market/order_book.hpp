@@ -288,11 +288,17 @@ class OrderBook {
     const std::uint64_t rotation = ((ref >> index_bits_) * 0x9E3779B97F4A7C15ull) >> index_shift_;
     return static_cast<std::size_t>((ref + rotation) & index_mask_);
   }
-  /// Slot holding `ref`, or the empty slot where it would go.
-  [[nodiscard]] std::size_t probe(std::uint64_t ref) const noexcept;
-  void erase_slot(std::size_t slot) noexcept;
-  /// Writes a new entry into the empty `slot` probe() returned, counting it if displaced.
-  void store_new(std::size_t slot, const Slot& order) noexcept;
+  /// Where a ref is (or would go) and its home: the callers that store or erase it need both, and
+  /// the home is a multiply and three shifts that they would otherwise compute again.
+  struct Where {
+    std::size_t slot;   ///< slot holding the ref, or the empty slot where it would go
+    std::size_t home;
+  };
+  [[nodiscard]] Where probe(std::uint64_t ref) const noexcept;
+  /// Empties `at.slot` (the live entry probe() found there) and shifts its followers back.
+  void erase_slot(Where at) noexcept;
+  /// Writes a new entry into the empty slot probe() returned, counting it if displaced.
+  void store_new(Where at, const Slot& order) noexcept;
 
   // Levels. add_to_level returns false when a new level was needed and the arena is full.
   // `depth` is the level's distance from the side's best: add_to_level sets it, remove_from_level
@@ -321,7 +327,7 @@ class OrderBook {
   void free_block(std::uint32_t offset, std::uint8_t size_class) noexcept;
 
   /// Removes the order in `slot` from its level and the index.
-  void drop_order(std::size_t slot, bool& top_changed) noexcept;
+  void drop_order(Where at, bool& top_changed) noexcept;
   void reset_counters() noexcept;    ///< free lists, bump pointer, live and displaced counts, rejects
 
   std::vector<SymbolBook> symbols_;              // 2 MiB, few lines hot: normal pages
