@@ -381,9 +381,10 @@ std::string format_stats_json(const runtime::Report& report) {
   for (std::size_t i = 0; i < report.workers.size(); ++i) {
     const auto& w = report.workers[i];
     if (i) o += ',';
-    o += fmt::format(R"({{"worker":{},"core":{},"loops":{},"busy_loops":{},"sleeps":{},"wakeups":{},"polled":{},)"
-                     R"("pushed":{},)",
-                     w.worker, w.core, w.loops, w.busy_loops, w.sleeps, w.wakeups, w.polled, w.pushed);
+    o += fmt::format(R"({{"worker":{},"core":{},"loops":{},"busy_loops":{},"sleeps":{},"wakeups":{},)"
+                     R"("wake_errors":{},"polled":{},"pushed":{},)",
+                     w.worker, w.core, w.loops, w.busy_loops, w.sleeps, w.wakeups, w.wake_errors, w.polled,
+                     w.pushed);
     o += fmt::format(R"("collisions":{},"rejected":{},"route_drops":{},"drained":{},"poll_to_pipeline":{},)"
                      R"("push_to_drain":{}}})",
                      w.collisions, w.rejected, w.route_drops, w.drained, json_latency(w.poll_to_pipeline),

@@ -2,7 +2,9 @@
 // request_stop() and SIGTERM drain everything in flight, failing adapters are isolated, option checks.
 // Real worker threads run here, but every assertion is on counts and order, never on time.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
@@ -850,6 +852,65 @@ TEST(Runtime, AnIdleWorkerWakesWhenASinksWakeDescriptorBecomesReadable) {
   r.request_stop();
   r.wait();
   EXPECT_GE(r.report().workers[0].wakeups, 1u);
+}
+
+// A source whose wake descriptor is hung up for good (the peer end of its socket pair is closed:
+// POLLIN | POLLHUP on every poll) and which never has work: without the error-state rule, every sleep
+// of the worker would end at once and it would spin.
+class HungUpSource final : public Source {
+ public:
+  HungUpSource() {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
+      fd_ = sv[0];
+      ::close(sv[1]);
+    }
+  }
+  ~HungUpSource() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  HungUpSource(const HungUpSource&) = delete;
+  HungUpSource& operator=(const HungUpSource&) = delete;
+  std::string_view type() const noexcept override { return "hung_up"; }
+  hg::Result<void> start() override { return {}; }
+  void stop() noexcept override {}
+  int wake_fd() noexcept override { return fd_; }
+  std::size_t poll(hg::Burst<>&) noexcept override {
+    bump(polls_);
+    return 0;
+  }
+  SourceStats stats() const noexcept override { return {}; }
+  std::uint64_t polls() const { return polls_.load(std::memory_order_relaxed); }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  std::atomic<std::uint64_t> polls_{0};
+};
+
+TEST(Runtime, AWakeDescriptorInAnErrorStateDoesNotKeepTheWorkerAwake) {
+  rt::Runtime r(sleepy_options());   // sleeps of a minute
+  auto* src = new HungUpSource;
+  ASSERT_GE(src->fd(), 0);
+  pollfd p{src->fd(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 0), 1);
+  ASSERT_NE(p.revents & POLLHUP, 0) << "the test needs a descriptor that reports POLLHUP";
+  ASSERT_TRUE(r.add_source("hung", 0, std::unique_ptr<Source>(src), std::make_unique<HashPipeline>(8, 1)).ok());
+  auto sinks = add_collecting_sink(r, "out", 1);
+  ASSERT_TRUE(r.start().ok());
+  // The worker reaches its minute-long sleep within a few loops; a spinning one polls the source
+  // hundreds of thousands of times a second.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const std::uint64_t before = src->polls();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const std::uint64_t after = src->polls();
+  r.request_stop();
+  r.wait();
+  EXPECT_EQ(after, before) << "the worker kept polling while its only descriptor was hung up";
+  const rt::Report rep = r.report();
+  ASSERT_EQ(rep.workers.size(), 1u);
+  EXPECT_GE(rep.workers[0].wake_errors, 1u) << rep.to_text();
+  EXPECT_LE(rep.workers[0].sleeps, 10u) << rep.to_text();
 }
 
 TEST(Runtime, SourcesThatDoNotAskGetNoVerdicts) {

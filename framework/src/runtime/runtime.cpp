@@ -123,7 +123,7 @@ struct alignas(kNoFalseSharing) Worker {
   // Set by the worker around its bounded sleep; producers read it (relaxed: a stale value delays a
   // wake-up by at most one sleep_ns, never loses a message).
   std::atomic<bool> sleeping{false};
-  Counter loops, busy_loops, sleeps, wakeups, polled, pushed, collisions, rejected, route_drops, drained, unknown_sink;
+  Counter loops, busy_loops, sleeps, wakeups, wake_errors, polled, pushed, collisions, rejected, route_drops, drained, unknown_sink;
   std::vector<SourceEntry*> sources;
   // One recorder per stage (writer = this worker, through `probe`); index = metrics::Stage.
   std::array<std::unique_ptr<metrics::IntervalRecorder>, kStages> stage_rec;
@@ -447,6 +447,12 @@ void run_worker(State& st, Worker& w, Engine& eng) {
   bool producing = true;
   bool done_producing = false;
   std::uint32_t idle = 0;
+  // Adapters' wake descriptors that reported an error state (POLLERR, POLLHUP, POLLNVAL: ppoll reports
+  // them whatever was asked for, and they usually stay) on the last sleep, and whether any work was
+  // done since. Idle path only.
+  std::array<int, kMaxWakeFds> error_fds{};
+  std::size_t error_n = 0;
+  bool worked_since_sleep = false;
 
   for (;;) {
     std::size_t work = 0;
@@ -552,6 +558,7 @@ void run_worker(State& st, Worker& w, Engine& eng) {
 
     // 5. idle
     w.loops.add(1);
+    worked_since_sleep |= work != 0;
     if (work != 0) {
       probe.flush();
       w.busy_loops.add(1);
@@ -576,19 +583,39 @@ void run_worker(State& st, Worker& w, Engine& eng) {
       // ready: Source/Sink::wake_fd()), collected now: an adapter that failed or finished since the
       // last sleep is left out. Fixed room, no allocation; adapters beyond it are polled after the
       // bounded sleep as before.
+      // A descriptor in an error state ends every sleep at once: one that reported it on the last
+      // sleep, with no work done since, is left out of this one (which then lasts its full bound, or
+      // until another descriptor is ready), so it costs one wake-up per sleep instead of a spinning
+      // worker. The next sleep polls it again: a recovered adapter is not ignored for longer.
+      const std::size_t skip_n = worked_since_sleep ? 0 : error_n;
+      auto skipped = [&](int fd) noexcept {
+        for (std::size_t i = 0; i < skip_n; ++i)
+          if (error_fds[i] == fd) return true;
+        return false;
+      };
       std::array<pollfd, kMaxWakeFds> pfds;
       std::size_t n = 0;
       pfds[n++] = pollfd{w.efd, POLLIN, 0};
+      auto add_fd = [&](int fd) noexcept {
+        if (fd < 0) return;
+        if (skipped(fd)) {
+          w.wake_errors.add(1);
+          return;
+        }
+        pfds[n++] = pollfd{fd, POLLIN, 0};
+      };
       for (SourceEntry* se : w.sources) {
         if (n == pfds.size()) break;
         if (se->state.load(std::memory_order_relaxed) != AdapterState::Running) continue;
-        if (const int fd = se->source->wake_fd(); fd >= 0) pfds[n++] = pollfd{fd, POLLIN, 0};
+        add_fd(se->source->wake_fd());
       }
       for (SinkInstance* si : fan.mine) {
         if (n == pfds.size()) break;
         if (!si->live) continue;
-        if (const int fd = si->sink->wake_fd(); fd >= 0) pfds[n++] = pollfd{fd, POLLIN, 0};
+        add_fd(si->sink->wake_fd());
       }
+      error_n = 0;
+      worked_since_sleep = false;
       const timespec ts{static_cast<time_t>(opt.sleep_ns / 1'000'000'000),
                         static_cast<long>(opt.sleep_ns % 1'000'000'000)};
       if (::ppoll(pfds.data(), static_cast<nfds_t>(n), &ts, nullptr) > 0) {
@@ -596,8 +623,10 @@ void run_worker(State& st, Worker& w, Engine& eng) {
           std::uint64_t v = 0;
           [[maybe_unused]] const ssize_t r = ::read(w.efd, &v, sizeof v);
         }
-        for (std::size_t i = 1; i < n; ++i)
+        for (std::size_t i = 1; i < n; ++i) {
           if ((pfds[i].revents & POLLIN) != 0) w.wakeups.add(1);
+          if ((pfds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) error_fds[error_n++] = pfds[i].fd;
+        }
       }
       w.sleeps.add(1);
     }
@@ -876,6 +905,7 @@ Report Runtime::report() const {
       wr.busy_loops = w->busy_loops.get();
       wr.sleeps = w->sleeps.get();
       wr.wakeups = w->wakeups.get();
+      wr.wake_errors = w->wake_errors.get();
       wr.polled = w->polled.get();
       wr.pushed = w->pushed.get();
       wr.collisions = w->collisions.get();

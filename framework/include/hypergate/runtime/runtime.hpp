@@ -19,7 +19,9 @@
 //      iterations, then pause_loops iterations with cpu_relax, then sleeps of at most sleep_ns on the
 //      worker's eventfd (woken early by request_stop() or by a producer that pushed while it slept)
 //      and on the wake_fd() of each of its running sources and sinks (woken as soon as input is ready:
-//      a datagram, a connection, an io_uring completion).
+//      a datagram, a connection, an io_uring completion). A descriptor that reported an error state
+//      (POLLERR/POLLHUP/POLLNVAL) on the last sleep, with no work done since, is left out of the next
+//      one (counted: wake_errors), so a broken adapter costs one wake-up per sleep, not a spinning core.
 //
 // Shutdown: request_stop() (async-signal-safe: an atomic store and eventfd writes) makes every worker
 // stop its sources, flush its conflation tables, and keep draining until every worker has stopped
@@ -133,6 +135,7 @@ struct WorkerReport {
   std::uint64_t busy_loops = 0;      ///< iterations that did some work
   std::uint64_t sleeps = 0;          ///< bounded sleeps on the eventfd and the adapters' wake_fd()s
   std::uint64_t wakeups = 0;         ///< sleeps an adapter's wake_fd() ended (input became ready)
+  std::uint64_t wake_errors = 0;     ///< sleeps that left out a wake_fd() in an error state (POLLERR/HUP/NVAL)
   std::uint64_t polled = 0;          ///< messages polled from its sources
   std::uint64_t pushed = 0;          ///< messages offered to the valve engine (Route::Action::Deliver)
   std::uint64_t collisions = 0;
