@@ -11,10 +11,20 @@
 // The handler answers each complete S-byte message with one S-byte write, so every reply is one send
 // of exactly S bytes; S = 1, 4, 16, 64 KiB. bytes_per_second counts echoed bytes.
 //
-// Client: the benchmark thread (scripts/bench.sh pins it to the last core). N non-blocking sockets
-// on one epoll instance; each connection keeps exactly one 64-byte message in flight: when its echo
-// is complete (all 64 bytes back and equal to what was sent) the next message goes out. One
-// benchmark iteration = one epoll_wait round; items_per_second = echoed messages per wall second.
+// Client: the benchmark thread (scripts/bench.sh pins it to the last core). Each connection keeps
+// exactly one 64-byte message in flight: when its echo is complete (all 64 bytes back and equal to
+// what was sent) the next message goes out. items_per_second = echoed messages per wall second.
+//   echo/{uring,epoll}/conns:N              epoll client: N non-blocking sockets on one epoll instance,
+//                                           a recv and a send call per echo; one iteration = one
+//                                           epoll_wait round. At 64+ connections this one thread is
+//                                           the limit (it pays the same per-message syscalls as the
+//                                           epoll server), so both servers measure the client.
+//   echo/{uring,epoll}/uring_client/conns:N io_uring client: a recv outstanding per connection, every
+//                                           echo's send and next recv queued and submitted together,
+//                                           one io_uring_submit_and_wait per round (= one iteration)
+//                                           for all the connections that completed: the client costs
+//                                           a fraction of a syscall per message and the server is the
+//                                           limit.
 // Server start, connects and teardown happen outside the timed loop. Run time is bounded by
 // MinTime per benchmark (x repetitions from bench.sh).
 #include <arpa/inet.h>
@@ -31,6 +41,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cerrno>
 #include <atomic>
 #include <cstring>
@@ -41,6 +52,8 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include <liburing.h>
 
 #include "uring/uring_server.hpp"
 
@@ -109,25 +122,39 @@ struct ClientConn {
 
 /// Drives `connections` ping-pong clients of `message`-byte messages against 127.0.0.1:port inside
 /// the benchmark loop.
-void run_clients(benchmark::State& state, std::uint16_t port, std::size_t n, std::size_t message = kMessage) {
-  std::vector<ClientConn> conns(n);
-  const int ep = epoll_create1(EPOLL_CLOEXEC);
-  bool ok = ep >= 0;
+/// Connects n TCP_NODELAY sockets to 127.0.0.1:port (non-blocking ones when `nonblocking`); false
+/// when one could not be made (those made are in `conns`, fd -1 for the rest).
+bool connect_clients(std::vector<ClientConn>& conns, std::uint16_t port, bool nonblocking) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  for (std::size_t i = 0; ok && i < n; ++i) {
+  for (ClientConn& c : conns) {
     const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
       if (fd >= 0) close(fd);
-      ok = false;
-      break;
+      return false;
     }
+    c.fd = fd;
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) ok = false;
-    conns[i].fd = fd;
+    if (nonblocking && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) return false;
+  }
+  return true;
+}
+
+void close_clients(std::vector<ClientConn>& conns) {
+  for (auto& c : conns) {
+    if (c.fd >= 0) close(c.fd);
+  }
+}
+
+void run_clients(benchmark::State& state, std::uint16_t port, std::size_t n, std::size_t message = kMessage) {
+  std::vector<ClientConn> conns(n);
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  bool ok = ep >= 0 && connect_clients(conns, port, true);
+  for (std::size_t i = 0; ok && i < n; ++i) {
+    const int fd = conns[i].fd;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = i;
@@ -196,10 +223,112 @@ void run_clients(benchmark::State& state, std::uint16_t port, std::size_t n, std
   state.SetItemsProcessed(static_cast<std::int64_t>(echoed));
   state.SetBytesProcessed(static_cast<std::int64_t>(echoed * message));
   state.counters["connections"] = static_cast<double>(n);
-  for (auto& c : conns) {
-    if (c.fd >= 0) close(c.fd);
-  }
+  close_clients(conns);
   if (ep >= 0) close(ep);
+}
+
+/// The same ping-pong as run_clients() through one io_uring: each connection has a recv outstanding;
+/// a completed echo queues the next message's send and the recv of its echo, and every round submits
+/// what the last one queued and waits for at least one completion in the same call.
+void run_uring_clients(benchmark::State& state, std::uint16_t port, std::size_t n) {
+  constexpr std::size_t message = kMessage;
+  std::vector<ClientConn> conns(n);
+  bool ok = connect_clients(conns, port, false);   // io_uring waits for data itself: blocking sockets
+  io_uring ring{};
+  io_uring_params params{};
+  params.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER;
+  // Two requests per connection can be queued at once (a send and a recv), plus a resent remainder.
+  const auto entries = static_cast<unsigned>(std::bit_ceil(std::max<std::size_t>(4 * n, 8)));
+  const bool ring_ok = ok && io_uring_queue_init_params(entries, &ring, &params) == 0;
+  ok = ring_ok;
+  // Per connection: the message it sent (a send completes once the kernel copied it) and its echo.
+  std::vector<std::array<char, message>> out(n);
+  std::vector<std::array<char, message>> in(n);
+  enum Kind : std::uint64_t { kSend = 0, kRecv = 1 };
+  auto tag = [](std::size_t i, Kind k) { return static_cast<std::uint64_t>(i) << 1 | k; };
+  auto queue_recv = [&](std::size_t i) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    if (sqe == nullptr) return false;
+    ClientConn& c = conns[i];
+    io_uring_prep_recv(sqe, c.fd, in[i].data() + c.got, message - c.got, 0);
+    io_uring_sqe_set_data64(sqe, tag(i, kRecv));
+    return true;
+  };
+  auto queue_send = [&](std::size_t i, std::size_t from) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    if (sqe == nullptr) return false;
+    io_uring_prep_send(sqe, conns[i].fd, out[i].data() + from, message - from, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, tag(i, kSend) | static_cast<std::uint64_t>(from) << 32);
+    return true;
+  };
+  auto ping = [&](std::size_t i) {
+    ClientConn& c = conns[i];
+    out[i].fill(static_cast<char>(c.seq));
+    c.got = 0;
+    return queue_send(i, 0) && queue_recv(i);
+  };
+  for (std::size_t i = 0; ok && i < n; ++i) ok = ping(i);
+  if (!ok) state.SkipWithError("io_uring client setup failed");
+
+  std::uint64_t echoed = 0;
+  const __kernel_timespec wait{kWaitMs / 1000, (kWaitMs % 1000) * 1'000'000L};
+  for (auto _ : state) {
+    if (!ok) continue;
+    io_uring_cqe* first = nullptr;
+    if (io_uring_submit_and_wait_timeout(&ring, &first, 1, const_cast<__kernel_timespec*>(&wait), nullptr) < 0 ||
+        first == nullptr) {
+      state.SkipWithError("no echo within the wait limit");
+      ok = false;
+      continue;
+    }
+    unsigned seen = 0;
+    unsigned head;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring, head, cqe) {
+      ++seen;
+      if (!ok) continue;
+      const std::uint64_t d = io_uring_cqe_get_data64(cqe);
+      const std::size_t i = static_cast<std::size_t>((d & 0xFFFFFFFFu) >> 1);
+      ClientConn& c = conns[i];
+      if ((d & 1) == kSend) {
+        const std::size_t from = static_cast<std::size_t>(d >> 32);
+        if (cqe->res <= 0) {
+          state.SkipWithError("send failed");
+          ok = false;
+        } else if (from + static_cast<std::size_t>(cqe->res) < message) {
+          ok = queue_send(i, from + static_cast<std::size_t>(cqe->res));   // short send: the rest
+        }
+        continue;
+      }
+      if (cqe->res <= 0) {
+        state.SkipWithError("connection closed by the server");
+        ok = false;
+        continue;
+      }
+      const auto got = static_cast<std::uint32_t>(cqe->res);
+      if (static_cast<unsigned char>(in[i][c.got]) != c.seq) {
+        state.SkipWithError("echo carried the wrong bytes");
+        ok = false;
+        continue;
+      }
+      c.got += got;
+      if (c.got < message) {
+        ok = queue_recv(i);
+        continue;
+      }
+      ++echoed;
+      ++c.seq;
+      ok = ping(i);
+    }
+    io_uring_cq_advance(&ring, seen);
+    if (!ok && !state.error_occurred()) state.SkipWithError("io_uring client: submission queue full");
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(echoed));
+  state.SetBytesProcessed(static_cast<std::int64_t>(echoed * message));
+  state.counters["connections"] = static_cast<double>(n);
+  // Closing the sockets ends the recvs still outstanding; the ring goes after them.
+  close_clients(conns);
+  if (ring_ok) io_uring_queue_exit(&ring);
 }
 
 /// Runs `server` (UringServer or EpollEchoServer) on the server core and `clients(port)` on this
@@ -230,6 +359,21 @@ void BM_echo_epoll(benchmark::State& state) {
   uring::EpollEchoServer server(o);
   with_server(state, server, "epoll server did not start",
               [&](std::uint16_t port) { run_clients(state, port, static_cast<std::size_t>(state.range(0))); });
+}
+
+void BM_echo_uring_uring_client(benchmark::State& state) {
+  const auto o = bench_options(static_cast<std::uint32_t>(state.range(0)));
+  uring::EchoHandler handler;
+  uring::UringServer server(o, handler);
+  with_server(state, server, "io_uring server did not start",
+              [&](std::uint16_t port) { run_uring_clients(state, port, static_cast<std::size_t>(state.range(0))); });
+}
+
+void BM_echo_epoll_uring_client(benchmark::State& state) {
+  const auto o = bench_options(static_cast<std::uint32_t>(state.range(0)));
+  uring::EpollEchoServer server(o);
+  with_server(state, server, "epoll server did not start",
+              [&](std::uint16_t port) { run_uring_clients(state, port, static_cast<std::size_t>(state.range(0))); });
 }
 
 /// Answers every complete `size`-byte message with one write of it: one send of exactly `size` bytes.
@@ -284,5 +428,9 @@ BENCHMARK(BM_echo_uring_send)->Name("echo/uring_send")->Apply(reply_sizes);
 BENCHMARK(BM_echo_uring_send_zc)->Name("echo/uring_send_zc")->Apply(reply_sizes);
 BENCHMARK(BM_echo_uring)->Name("echo/uring")->ArgName("conns")->Arg(1)->Arg(64)->Arg(512)->UseRealTime()->MinTime(0.5);
 BENCHMARK(BM_echo_epoll)->Name("echo/epoll")->ArgName("conns")->Arg(1)->Arg(64)->Arg(512)->UseRealTime()->MinTime(0.5);
+BENCHMARK(BM_echo_uring_uring_client)->Name("echo/uring/uring_client")->ArgName("conns")->Arg(1)->Arg(64)->Arg(512)
+    ->UseRealTime()->MinTime(0.5);
+BENCHMARK(BM_echo_epoll_uring_client)->Name("echo/epoll/uring_client")->ArgName("conns")->Arg(1)->Arg(64)->Arg(512)
+    ->UseRealTime()->MinTime(0.5);
 
 BENCHMARK_MAIN();
