@@ -155,7 +155,19 @@ void ItchPipeline::poll_rerequest_replies(std::uint64_t now_ns) noexcept {
 }
 
 void ItchPipeline::on_messages(mold::MessageRange messages) {
-  for (const mold::MessageBlock block : messages) apply(block.data);
+  const mold::MessageRangeEnd end = messages.end();
+  for (mold::MessageIterator it = messages.begin(); it != end;) {
+    const mold::MessageBlock block = *it;
+    ++it;
+    // The next message's order slot starts loading while this one is applied: every order message
+    // (A F E C X D U) carries its (original) order reference right after the 11-byte header; for the
+    // other types the prefetch is of an unrelated slot, harmless.
+    if (it != end) {
+      const protocols::Bytes next = (*it).data;
+      if (next.size() >= itch::kHeaderSize + 8) book_->prefetch(protocols::wire::load_be64(next.data() + itch::kHeaderSize));
+    }
+    apply(block.data);
+  }
   // Raw ITCH output points into this packet, which the session may recycle once we return.
   if (opt_.output != ItchPipelineOptions::Output::Updates && out_ != nullptr) out_->flush();
 }
