@@ -1,6 +1,5 @@
 #include "nats/nats_source.hpp"
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <thread>
 
 #include "hypergate/core/clock.hpp"
+#include "hypergate/core/eventfd.hpp"
 #include "nats/subject_template.hpp"
 
 namespace hypergate::nats {
@@ -18,7 +18,7 @@ namespace hypergate::nats {
 NatsSource::NatsSource(NatsSourceOptions options) : opt_(std::move(options)) {
   opt_.client.role = "source";
   client_ = std::make_unique<NatsClient>(opt_.client);  // here, not in start(): stats() may read it
-  wake_efd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);  // -1 on failure: no wake-ups, bounded sleeps
+  wake_efd_ = make_eventfd();  // -1 on failure: no wake-ups, bounded sleeps
 }
 
 NatsSource::~NatsSource() {
@@ -26,17 +26,9 @@ NatsSource::~NatsSource() {
   if (wake_efd_ >= 0) ::close(wake_efd_);
 }
 
-namespace {
-void signal_eventfd(int fd) noexcept {
-  const std::uint64_t one = 1;
-  [[maybe_unused]] const ssize_t r = ::write(fd, &one, sizeof one);  // EAGAIN: readable already
-}
-}  // namespace
-
 int NatsSource::wake_fd() noexcept {
   if (!started_ || wake_efd_ < 0) return -1;
-  std::uint64_t v = 0;
-  [[maybe_unused]] const ssize_t r = ::read(wake_efd_, &v, sizeof v);  // clear the last wake-up
+  drain_eventfd(wake_efd_);  // clear the last wake-up
   // Dekker's pattern, all seq_cst: we store the flag, then load the count of queued messages; a
   // delivery stores (increments) the count, then loads the flag (on_message()). In the single order
   // of seq_cst operations at least one of the two loads sees the other thread's store: either the

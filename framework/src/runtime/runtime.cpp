@@ -5,7 +5,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <array>
@@ -23,6 +22,7 @@
 
 #include "hypergate/core/cache.hpp"
 #include "hypergate/core/clock.hpp"
+#include "hypergate/core/eventfd.hpp"
 #include "hypergate/metrics/hdr_histogram.hpp"
 #include "hypergate/metrics/interval_recorder.hpp"
 #include "hypergate/metrics/stage_probe.hpp"
@@ -149,11 +149,7 @@ Result<void> make_engine(EngineVariant& out, const valve::Options& o) {
 // Descriptors one idle worker waits on: its eventfd and its adapters' wake_fd()s.
 constexpr std::size_t kMaxWakeFds = 64;
 
-void wake(int efd) noexcept {
-  const std::uint64_t one = 1;
-  // write(2) is async-signal-safe; EAGAIN (counter saturated) means it is already readable.
-  [[maybe_unused]] const ssize_t r = ::write(efd, &one, sizeof one);
-}
+void wake(int efd) noexcept { signal_eventfd(efd); }   // async-signal-safe: one write(2)
 
 }  // namespace
 
@@ -620,8 +616,7 @@ void run_worker(State& st, Worker& w, Engine& eng) {
                         static_cast<long>(opt.sleep_ns % 1'000'000'000)};
       if (::ppoll(pfds.data(), static_cast<nfds_t>(n), &ts, nullptr) > 0) {
         if ((pfds[0].revents & POLLIN) != 0) {
-          std::uint64_t v = 0;
-          [[maybe_unused]] const ssize_t r = ::read(w.efd, &v, sizeof v);
+          drain_eventfd(w.efd);
         }
         for (std::size_t i = 1; i < n; ++i) {
           if ((pfds[i].revents & POLLIN) != 0) w.wakeups.add(1);
@@ -742,7 +737,7 @@ Result<void> Runtime::start() {
     auto w = std::make_unique<Worker>();
     w->index = i;
     w->core = st.opt.cores.empty() ? -1 : st.opt.cores[i % st.opt.cores.size()];
-    w->efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    w->efd = make_eventfd();
     if (w->efd < 0) return Error{Status::IoError, std::string("eventfd: ") + std::strerror(errno)};
     std::array<metrics::IntervalRecorder*, kStages> recs{};
     const metrics::HdrHistogram prototype = make_stage_histogram();
@@ -760,7 +755,7 @@ Result<void> Runtime::start() {
     st.workers[se->worker]->sources.push_back(se.get());
     se->pipeline->attach_probe(st.workers[se->worker]->probe.get());  // before the worker thread starts
   }
-  st.stats_efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  st.stats_efd = make_eventfd();
   if (st.stats_efd < 0) return Error{Status::IoError, std::string("eventfd: ") + std::strerror(errno)};
   st.wake_ready.store(true, std::memory_order_release);  // pairs with the acquire in request_stop()
   st.start_ns = TscClock::monotonic_ns();
@@ -790,8 +785,7 @@ Result<void> Runtime::start() {
       while (!st.stats_stop.load(std::memory_order_acquire)) {
         pollfd pfd{st.stats_efd, POLLIN, 0};
         if (::ppoll(&pfd, 1, &ts, nullptr) > 0 && (pfd.revents & POLLIN)) {
-          std::uint64_t v = 0;
-          [[maybe_unused]] const ssize_t r = ::read(st.stats_efd, &v, sizeof v);
+          drain_eventfd(st.stats_efd);
         }
         const std::uint64_t now = TscClock::monotonic_ns();
         if (st.opt.on_interval && now >= next_interval) {
