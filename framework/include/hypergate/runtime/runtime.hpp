@@ -135,7 +135,7 @@ struct WorkerReport {
   std::uint64_t busy_loops = 0;      ///< iterations that did some work
   std::uint64_t sleeps = 0;          ///< bounded sleeps on the eventfd and the adapters' wake_fd()s
   std::uint64_t wakeups = 0;         ///< sleeps an adapter's wake_fd() ended (input became ready)
-  std::uint64_t wake_errors = 0;     ///< sleeps that left out a wake_fd() in an error state (POLLERR/HUP/NVAL)
+  std::uint64_t wake_errors = 0;     ///< wake_fd()s left out of a sleep for an error state (POLLERR/HUP/NVAL)
   std::uint64_t polled = 0;          ///< messages polled from its sources
   std::uint64_t pushed = 0;          ///< messages offered to the valve engine (Route::Action::Deliver)
   std::uint64_t collisions = 0;
