@@ -318,6 +318,13 @@ std::string format_prometheus(const runtime::Report& report) {
           [](const W& w) { return w.drained; });
   counter(out, "hypergate_worker_collisions_total", "Pushes that met a full valve lane.", workers, "worker",
           [](const W& w) { return w.collisions; });
+  counter(out, "hypergate_worker_sleeps_total", "Idle sleeps of the worker (backoff).", workers, "worker",
+          [](const W& w) { return w.sleeps; });
+  counter(out, "hypergate_worker_wakeups_total", "Sleeps ended by an adapter's wake descriptor (input ready).",
+          workers, "worker", [](const W& w) { return w.wakeups; });
+  counter(out, "hypergate_worker_wake_errors_total",
+          "Wake descriptors left out of a sleep because they were in an error state.", workers, "worker",
+          [](const W& w) { return w.wake_errors; });
 
   std::vector<std::pair<std::string, const runtime::LatencySummary*>> poll, drain;
   for (const auto& [name, w] : workers) {

@@ -71,6 +71,9 @@ rt::Report sample_report() {
   w.pushed = 990;
   w.drained = 985;
   w.collisions = 11;
+  w.sleeps = 40;
+  w.wakeups = 21;
+  w.wake_errors = 2;
   w.poll_to_pipeline = {100, 250, 900, 1200, 5000};
   w.push_to_drain = {50, 1000, 4000, 8000, 9000};
   r.workers.push_back(w);
@@ -114,6 +117,10 @@ TEST(AdminFormat, PrometheusCountersHaveHelpTypeAndValues) {
   EXPECT_LINE(m, "hypergate_worker_pushed_total{worker=\"0\"} 990");
   EXPECT_LINE(m, "hypergate_worker_drained_total{worker=\"0\"} 985");
   EXPECT_LINE(m, "hypergate_worker_collisions_total{worker=\"0\"} 11");
+  EXPECT_LINE(m, "hypergate_worker_sleeps_total{worker=\"0\"} 40");
+  EXPECT_LINE(m, "hypergate_worker_wakeups_total{worker=\"0\"} 21");
+  EXPECT_LINE(m, "# TYPE hypergate_worker_wake_errors_total counter");
+  EXPECT_LINE(m, "hypergate_worker_wake_errors_total{worker=\"0\"} 2");
 }
 
 TEST(AdminFormat, PrometheusLatencyIsASummary) {
@@ -196,6 +203,7 @@ TEST(AdminFormat, StatsJsonHasTheCountersAndEscapes) {
   EXPECT_NE(j.find(R"("poll_to_pipeline":{"count":100,"p50_ns":250,"p99_ns":900,"p999_ns":1200,"max_ns":5000})"),
             std::string::npos)
       << j;
+  EXPECT_NE(j.find(R"("sleeps":40,"wakeups":21,"wake_errors":2,"polled":1000)"), std::string::npos) << j;
   EXPECT_NE(j.find(R"("valve_totals":{"in":500)"), std::string::npos) << j;
   // No raw control characters inside (the only newline is the final one).
   for (std::size_t i = 0; i + 1 < j.size(); ++i) EXPECT_GE(static_cast<unsigned char>(j[i]), 0x20) << i;
