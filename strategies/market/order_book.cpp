@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -31,7 +33,7 @@ OrderBook::OrderBook(const Options& options)
   index_ = kv::MappedArray<Slot>::create_or_throw(index_capacity, true);
   // kKeyPadding keys of padding: the level search always reads 32 keys from a block's start, which runs
   // past a block of 8 or 16 levels, at the arena's end into the padding (read, never written or used).
-  keys_ = kv::MappedArray<std::uint32_t>::create_or_throw(std::size_t{level_capacity} + kKeyPadding, true);
+  keys_ = kv::MappedArray<Key>::create_or_throw(std::size_t{level_capacity} + kKeyPadding, true);
   qty_ = kv::MappedArray<LevelQty>::create_or_throw(level_capacity, true);
   reset_counters();
 }
@@ -208,17 +210,21 @@ void OrderBook::erase_slot(Where at) noexcept {
 namespace {
 
 // Keys below `key` among keys[0, n), n <= 32. The keys are sorted, so the lanes that compare below
-// form a prefix: the 32 keys from `keys` become 32 mask bits, and the count is the number of trailing
-// ones. Lanes at or past n are read and masked off: they lie in the block or, for a block smaller than
-// 32 levels, in the arena after it (other blocks, or the arena's kKeyPadding keys at its end).
-inline std::uint32_t count_below(const std::uint32_t* keys, std::uint32_t n, std::uint32_t key) noexcept {
+// form a prefix: the 32 keys from `keys` become 32 mask bits of "not below", and the count is the
+// number of trailing zeros. Lanes at or past n are read and masked off: they lie in the block or, for a
+// block smaller than 32 levels, in the arena after it (other blocks, or the arena's kKeyPadding keys at
+// its end).
+template <typename Key>
+inline std::uint32_t count_below(const Key* keys, std::uint32_t n, Key key) noexcept {
+  static_assert(std::is_same_v<Key, std::int32_t>, "SSE2 compares signed 32-bit lanes: keys are stored signed");
 #if defined(__SSE2__)
-  // SSE2 compares signed 32-bit lanes: flipping the sign bit of both sides orders unsigned keys. Two
-  // groups of four compare results (all ones / all zeros) pack to eight bytes whose sign bits
-  // movemask collects. No popcount (x86-64's baseline has no POPCNT): the prefix is counted by
-  // the trailing zeros of its complement (BSF/TZCNT, baseline).
-  const __m128i bias = _mm_set1_epi32(static_cast<int>(0x80000000u));
-  const __m128i k = _mm_xor_si128(_mm_set1_epi32(static_cast<int>(key)), bias);
+  // "Not below" is keys[i] > key - 1: SSE2's compare (pcmpgtd) overwrites its first operand, which
+  // is then the freshly loaded keys, not the broadcast key that a keys[i] < key compare would have to
+  // copy first. The smallest key has no key - 1: nothing is below it (the select at the end).
+  // Two groups of four compare results (all ones / all zeros) pack to eight bytes whose sign bits
+  // movemask collects; the prefix is counted by BSF/TZCNT (x86-64's baseline has no POPCNT).
+  const bool smallest = key == std::numeric_limits<Key>::min();
+  const __m128i k = _mm_set1_epi32(smallest ? key : key - 1);
   // Always all four groups of eight: a loop over ceil(n / 8) groups mispredicts its exit as the sides'
   // depths vary, and the fixed form is no more instructions (the packs are shared).
   auto group = [&](std::uint32_t i) noexcept {
@@ -226,16 +232,15 @@ inline std::uint32_t count_below(const std::uint32_t* keys, std::uint32_t n, std
     __m128i hi;
     std::memcpy(&lo, keys + i, sizeof lo);  // unaligned 16-byte loads
     std::memcpy(&hi, keys + i + 4, sizeof hi);
-    const __m128i lt_lo = _mm_cmplt_epi32(_mm_xor_si128(lo, bias), k);
-    const __m128i lt_hi = _mm_cmplt_epi32(_mm_xor_si128(hi, bias), k);
-    return _mm_packs_epi32(lt_lo, lt_hi);   // eight 16-bit results
+    return _mm_packs_epi32(_mm_cmpgt_epi32(lo, k), _mm_cmpgt_epi32(hi, k));   // eight 16-bit results
   };
   const __m128i low16 = _mm_packs_epi16(group(0), group(8));     // sixteen 8-bit results
   const __m128i high16 = _mm_packs_epi16(group(16), group(24));
-  std::uint64_t below = static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(low16))) |
-                        static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(high16))) << 16;
-  below &= (std::uint64_t{1} << n) - 1;  // n <= 32: the shift is defined
-  return static_cast<std::uint32_t>(std::countr_zero(~below));
+  std::uint64_t not_below = static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(low16))) |
+                            static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(high16))) << 16;
+  not_below |= ~std::uint64_t{0} << n;  // n <= 32: the shift is defined
+  const auto below = static_cast<std::uint32_t>(std::countr_zero(not_below));
+  return smallest ? 0 : below;
 #else
   std::uint32_t below = 0;
   for (std::uint32_t i = 0; i < n; ++i) below += keys[i] < key ? 1u : 0u;
@@ -247,13 +252,13 @@ constexpr std::uint32_t kCountedLevels = 32;   // the best levels searched by co
 
 }  // namespace
 
-std::uint32_t OrderBook::find_level(const std::uint32_t* keys, std::uint32_t size, std::uint32_t key) noexcept {
+std::uint32_t OrderBook::find_level(const Key* keys, std::uint32_t size, Key key) noexcept {
   if (size <= kCountedLevels) return count_below(keys, size, key);
   const std::uint32_t base = size - kCountedLevels;
   // Every key before `base` is below keys[base]: when that one is below `key`, so are they all.
   if (keys[base] < key) return base + count_below(keys + base, kCountedLevels, key);
   // Deep in the book: a branch-free lower bound over keys[0, base].
-  const std::uint32_t* first = keys;
+  const Key* first = keys;
   std::uint32_t len = base + 1;
   while (len > 1) {
     const std::uint32_t half = len / 2;
@@ -270,7 +275,7 @@ inline std::uint8_t depth_of(std::uint32_t size, std::uint32_t pos) noexcept {
 }
 }  // namespace
 
-inline std::uint32_t OrderBook::level_of(const std::uint32_t* keys, std::uint32_t size, std::uint32_t key,
+inline std::uint32_t OrderBook::level_of(const Key* keys, std::uint32_t size, Key key,
                                          std::uint8_t& depth) noexcept {
   // A side of up to 32 levels is counted, always: count_below() has no branch on the data, while the
   // depth hint's checks below are branches on whether a level came or went since the order last saw
@@ -302,14 +307,14 @@ inline std::uint32_t OrderBook::level_of(const std::uint32_t* keys, std::uint32_
 bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
                              bool& top_changed, std::uint8_t& depth) noexcept {
   SideLevels& s = book.sides[static_cast<std::size_t>(side)];
-  const std::uint32_t key = key_of(side, price);
+  const Key key = key_of(side, price);
   if (s.size_class == kNoBlock) {
     const std::uint32_t offset = alloc_block(0);
     if (offset == kNoBlockOffset) return false;
     s.offset = offset;
     s.size_class = 0;
   }
-  std::uint32_t* keys = keys_.data() + s.offset;
+  Key* keys = keys_.data() + s.offset;
   LevelQty* qty = qty_.data() + s.offset;
   const std::uint32_t pos = find_level(keys, s.size, key);
   if (pos < s.size && keys[pos] == key) {
@@ -324,7 +329,7 @@ bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, s
     if (next_class >= kSizeClasses) return false;
     const std::uint32_t offset = alloc_block(next_class);
     if (offset == kNoBlockOffset) return false;
-    std::memcpy(keys_.data() + offset, keys, s.size * sizeof(std::uint32_t));
+    std::memcpy(keys_.data() + offset, keys, s.size * sizeof(Key));
     std::memcpy(qty_.data() + offset, qty, s.size * sizeof(LevelQty));
     free_block(s.offset, s.size_class);
     s.offset = offset;
@@ -333,7 +338,7 @@ bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, s
     qty = qty_.data() + offset;
   }
   const std::uint32_t tail = s.size - pos;
-  std::memmove(keys + pos + 1, keys + pos, tail * sizeof(std::uint32_t));
+  std::memmove(keys + pos + 1, keys + pos, tail * sizeof(Key));
   std::memmove(qty + pos + 1, qty + pos, tail * sizeof(LevelQty));
   keys[pos] = key;
   qty[pos] = LevelQty{shares, 1};
@@ -346,7 +351,7 @@ bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, s
 void OrderBook::remove_from_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
                                   bool order_gone, bool& top_changed, std::uint8_t& depth) noexcept {
   SideLevels& s = book.sides[static_cast<std::size_t>(side)];
-  std::uint32_t* keys = keys_.data() + s.offset;
+  Key* keys = keys_.data() + s.offset;
   LevelQty* qty = qty_.data() + s.offset;
   const std::uint32_t pos = level_of(keys, s.size, key_of(side, price), depth);
   if (pos == kNoLevel) [[unlikely]] return;   // every live order is counted in exactly one level
@@ -356,7 +361,7 @@ void OrderBook::remove_from_level(SymbolBook& book, Side side, std::uint32_t pri
   if (--qty[pos].orders != 0) return;
   // Every order has at least one share, so no orders means no shares: the level goes.
   const std::uint32_t tail = s.size - pos - 1;
-  std::memmove(keys + pos, keys + pos + 1, tail * sizeof(std::uint32_t));
+  std::memmove(keys + pos, keys + pos + 1, tail * sizeof(Key));
   std::memmove(qty + pos, qty + pos + 1, tail * sizeof(LevelQty));
   if (--s.size == 0) {
     free_block(s.offset, s.size_class);
@@ -378,7 +383,7 @@ std::uint32_t OrderBook::alloc_block(std::uint8_t size_class) noexcept {
   const std::uint32_t block = kMinBlock << size_class;
   std::uint32_t offset = free_blocks_[size_class];
   if (offset != kNoBlockOffset) {
-    free_blocks_[size_class] = keys_[offset];   // free blocks chain through their first key
+    free_blocks_[size_class] = static_cast<std::uint32_t>(keys_[offset]);   // free blocks chain through their first key
   } else {
     if (static_cast<std::uint64_t>(level_bump_) + block > qty_.size()) return kNoBlockOffset;
     offset = level_bump_;
@@ -389,7 +394,7 @@ std::uint32_t OrderBook::alloc_block(std::uint8_t size_class) noexcept {
 }
 
 void OrderBook::free_block(std::uint32_t offset, std::uint8_t size_class) noexcept {
-  keys_[offset] = free_blocks_[size_class];
+  keys_[offset] = static_cast<Key>(free_blocks_[size_class]);
   free_blocks_[size_class] = offset;
   level_slots_in_use_ -= kMinBlock << size_class;
 }

@@ -40,7 +40,8 @@
 //   counts the entries that sit away from their home (after a collision); while there are none, which
 //   is the normal state for sequential refs, a delete only clears its slot and scans nothing.
 // - Levels: per side per symbol, a SORTED ARRAY with the BEST AT THE BACK (bids ascending by price,
-//   asks stored as ~price so that both sides are ascending by key and one code path serves both),
+//   asks stored as ~price so that both sides are ascending by key and one code path serves both; the
+//   key's sign bit is flipped so that it compares as a signed integer, which is what SSE2 compares),
 //   kept as two parallel arrays: the 32-bit keys alone (16 per cache line) and the quantities
 //   {shares, orders}. Finding a level counts the keys below the wanted one with SIMD compares, four
 //   keys per instruction, sixteen results per mask, all 32 counted levels at once (no loop exit to
@@ -257,16 +258,21 @@ class OrderBook {
   static constexpr std::size_t kSizeClasses = 28;   // 8 << 27 = 2^30 levels: past any level_capacity
   static constexpr std::size_t kKeyPadding = 32;    ///< keys after the arena that the level search may read
 
-  static constexpr std::uint32_t key_of(Side side, std::uint32_t price) noexcept {
-    return side == Side::kBuy ? price : ~price;
+  // Keys are signed: the unsigned order key (price, or ~price for asks) with its sign bit flipped, which
+  // keeps the order and lets SSE2's signed compares count them as they are (no bias applied to every
+  // loaded key in count_below: eight fewer instructions per search).
+  using Key = std::int32_t;
+  static constexpr Key key_of(Side side, std::uint32_t price) noexcept {
+    return static_cast<Key>((side == Side::kBuy ? price : ~price) ^ 0x80000000u);
   }
-  static constexpr std::uint32_t price_of(Side side, std::uint32_t key) noexcept {
-    return side == Side::kBuy ? key : ~key;
+  static constexpr std::uint32_t price_of(Side side, Key key) noexcept {
+    const std::uint32_t k = static_cast<std::uint32_t>(key) ^ 0x80000000u;
+    return side == Side::kBuy ? k : ~k;
   }
 
   /// A side's best level as replace() compares it: key and shares, {0, 0} when the side is empty.
   struct LevelTop {
-    std::uint32_t key = 0;
+    Key key = 0;
     std::uint64_t shares = 0;
     friend bool operator==(const LevelTop&, const LevelTop&) = default;
   };
@@ -311,7 +317,7 @@ class OrderBook {
   /// seen (refreshed when it moved), or kNoLevel. Shared by everything that takes shares off or puts
   /// shares on a live order's level.
   static constexpr std::uint32_t kNoLevel = 0xFFFFFFFFu;
-  [[nodiscard]] static std::uint32_t level_of(const std::uint32_t* keys, std::uint32_t size, std::uint32_t key,
+  [[nodiscard]] static std::uint32_t level_of(const Key* keys, std::uint32_t size, Key key,
                                               std::uint8_t& depth) noexcept;
   /// An order of `price` changes from old_shares to new_shares and stays on its level (a replace at
   /// the same price): the level's shares change, its order count does not.
@@ -321,8 +327,7 @@ class OrderBook {
   /// the number of keys below `key`. `keys` is the start of a block in keys_: the 32 keys from it are
   /// read whatever `size` (past a small block: other blocks or the arena's padding); lanes at or past
   /// `size` are masked off.
-  [[nodiscard]] static std::uint32_t find_level(const std::uint32_t* keys, std::uint32_t size,
-                                                std::uint32_t key) noexcept;
+  [[nodiscard]] static std::uint32_t find_level(const Key* keys, std::uint32_t size, Key key) noexcept;
   [[nodiscard]] std::uint32_t alloc_block(std::uint8_t size_class) noexcept;   // kNoBlockOffset when full
   void free_block(std::uint32_t offset, std::uint8_t size_class) noexcept;
 
@@ -332,7 +337,7 @@ class OrderBook {
 
   std::vector<SymbolBook> symbols_;              // 2 MiB, few lines hot: normal pages
   kv::MappedArray<Slot> index_;                   // huge pages when available (see "MEMORY" above)
-  kv::MappedArray<std::uint32_t> keys_;
+  kv::MappedArray<Key> keys_;
   kv::MappedArray<LevelQty> qty_;
   std::array<std::uint32_t, kSizeClasses> free_blocks_{};   ///< per size class, kNoBlockOffset = none
   std::array<std::uint64_t, kBookRejectCount> rejects_{};

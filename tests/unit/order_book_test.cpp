@@ -550,6 +550,61 @@ TEST(OrderBookVsReference, MillionOperationRandomStream) {
   compare_with_reference(flow, kOps, bo);
 }
 
+// Prices at the ends of the 32-bit range and across its middle (the level keys are stored with the
+// sign bit flipped and compared signed: price 0 on the bid side and 0xFFFFFFFF on the ask side give the
+// smallest key, which the level count treats apart). Shallow sides (counted) and deep ones (past the
+// 32 counted levels: binary search), every order checked against the reference after each operation.
+TEST(OrderBookVsReference, PricesAtTheEndsOfTheRange) {
+  const std::vector<std::uint32_t> edges = {0u, 1u, 2u, 0x7FFFFFFEu, 0x7FFFFFFFu, 0x80000000u, 0x80000001u,
+                                            0xFFFFFFFDu, 0xFFFFFFFEu, 0xFFFFFFFFu};
+  for (const std::size_t filler : {std::size_t{0}, std::size_t{40}}) {
+    OrderBook book(small_options());
+    ReferenceBook ref(small_options().max_orders);
+    std::vector<BookOp> ops;
+    std::uint64_t next_ref = 1;
+    for (const Side side : {Side::kBuy, Side::kSell}) {
+      // Middle-of-the-range levels first, so that a deep side has the edge prices at both of its ends.
+      for (std::size_t i = 0; i < filler; ++i) {
+        ops.push_back({BookOp::kAdd, side, 3, 10, static_cast<std::uint32_t>(1'000'000 + 100 * i), next_ref++, 0});
+      }
+      for (const std::uint32_t price : edges) ops.push_back({BookOp::kAdd, side, 3, 7, price, next_ref++, 0});
+    }
+    const std::uint64_t added = next_ref;
+    // Every order: an execute (stays), a replace to an edge price (moves), then a delete.
+    for (std::uint64_t r = 1; r < added; ++r) ops.push_back({BookOp::kExecute, Side::kBuy, 0, 3, 0, r, 0});
+    for (std::uint64_t r = 1; r < added; ++r) {
+      ops.push_back({BookOp::kReplace, Side::kBuy, 0, 5, edges[r % edges.size()], r, r + added});
+    }
+    for (std::uint64_t r = 1; r < added; ++r) ops.push_back({BookOp::kDelete, Side::kBuy, 0, 0, 0, r + added, 0});
+    std::array<DepthLevel, 64> depth{};
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      const BookOutcome got = apply_op(book, ops[i]);
+      const BookOutcome want = apply_op(ref, ops[i]);
+      ASSERT_EQ(got.reject, want.reject) << "filler " << filler << " op " << i;
+      ASSERT_EQ(got.top_changed, want.top_changed) << "filler " << filler << " op " << i;
+      ASSERT_EQ(book.top(3), ref.top(3)) << "filler " << filler << " op " << i;
+      for (const Side side : {Side::kBuy, Side::kSell}) {
+        const std::size_t n = book.depth(3, side, depth);
+        ASSERT_EQ(std::vector<DepthLevel>(depth.begin(), depth.begin() + static_cast<std::ptrdiff_t>(n)),
+                  ref.depth(3, side, depth.size()))
+            << "filler " << filler << " op " << i << " side " << int(side);
+      }
+    }
+    EXPECT_EQ(book.rejects_total(), 0u);
+    EXPECT_EQ(book.orders_live(), 0u);
+    EXPECT_EQ(book.level_slots_in_use(), 0u);
+  }
+  // The best of the edges on a fresh book: bid 0xFFFFFFFF over 0, ask 0 under 0xFFFFFFFF.
+  OrderBook book(small_options());
+  ASSERT_TRUE(book.add(1, 1, Side::kBuy, 1, 0).ok());
+  ASSERT_TRUE(book.add(1, 2, Side::kBuy, 2, 0xFFFFFFFFu).ok());
+  ASSERT_TRUE(book.add(1, 3, Side::kSell, 3, 0xFFFFFFFFu).ok());
+  ASSERT_TRUE(book.add(1, 4, Side::kSell, 4, 0).ok());
+  EXPECT_EQ(book.top(1), (TopOfBook{0xFFFFFFFFu, 2, 0, 4}));
+  EXPECT_EQ(depth_of(book, 1, Side::kBuy), (std::vector<DepthLevel>{{0xFFFFFFFFu, 1, 2}, {0, 1, 1}}));
+  EXPECT_EQ(depth_of(book, 1, Side::kSell), (std::vector<DepthLevel>{{0, 1, 4}, {0xFFFFFFFFu, 1, 3}}));
+}
+
 TEST(OrderBookVsReference, TinyPoolWithExhaustionAndIndexChurn) {
   // 64 orders in a 128-slot index: long probe runs and constant backward shifts; the pool runs out.
   OrderFlowGenerator::Options flow;
