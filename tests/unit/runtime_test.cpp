@@ -665,9 +665,13 @@ void run_verdicts(VerdictSource* src, Check check) {
   inst.push_back(std::make_unique<StuckSink>());
   EXPECT_TRUE(r.add_sink("stuck", std::move(inst)).ok());
   EXPECT_TRUE(r.start().ok());
-  while (r.report().sources[0].state == rt::AdapterState::Running ||
-         r.report().sources[0].state == rt::AdapterState::Created)
+  // One report per check: with two, the first could say Created and the second Running, and the
+  // loop would stop the source before it ran.
+  for (;;) {
+    const rt::AdapterState s = r.report().sources[0].state;
+    if (s != rt::AdapterState::Running && s != rt::AdapterState::Created) break;
     std::this_thread::yield();
+  }
   r.request_stop();
   r.wait();
   check(r.report());
