@@ -337,8 +337,10 @@ inline constexpr std::size_t kDecodeErrorCount = 4;
 [[nodiscard]] inline DecodeError validate(Bytes msg) noexcept {
   if (msg.empty()) [[unlikely]] return DecodeError::Empty;
   const std::size_t expected = kMessageSize[static_cast<unsigned char>(msg[0])];
-  if (expected == 0) [[unlikely]] return DecodeError::UnknownType;
-  if (msg.size() != expected) [[unlikely]] return DecodeError::LengthMismatch;
+  // An unknown type has size 0, which no non-empty message matches: one check on the hot path.
+  if (msg.size() != expected) [[unlikely]] {
+    return expected == 0 ? DecodeError::UnknownType : DecodeError::LengthMismatch;
+  }
   return DecodeError::Ok;
 }
 

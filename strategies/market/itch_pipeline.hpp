@@ -171,7 +171,7 @@ class ItchPipeline final : public route::PipelineBase, private protocols::mold::
     void set(std::uint64_t n) noexcept { v.store(n, std::memory_order_relaxed); }  // relaxed: as add()
     [[nodiscard]] std::uint64_t get() const noexcept { return v.load(std::memory_order_relaxed); }
   };
-  Counter datagrams_, messages_, emitted_, updates_, store_errors_;
+  Counter datagrams_, emitted_, updates_, store_errors_;   // messages: the sum of by_type_
   Counter gaps_, missing_, recovered_, lost_, session_changes_, restarts_;
   std::array<Counter, 256> by_type_{};
   std::array<Counter, kReasonCount> rejects_{};
