@@ -11,6 +11,12 @@
 #include <emmintrin.h>
 #endif
 
+// The helpers of the five operations (probe, store, erase, level search, add to / take from a level)
+// are forced inline into them: as calls they cost a fifth of the pipeline's instructions in saved
+// registers, spilled flags and reloaded members (callgrind, replay feed: 392.6 -> 332.6 M Ir per pass).
+// They are declared inline in the header and used only in this file.
+#define HG_BOOK_INLINE [[gnu::always_inline]] inline
+
 namespace hypergate::market {
 
 namespace {
@@ -155,7 +161,7 @@ BookOutcome OrderBook::replace(std::uint64_t old_ref, std::uint64_t new_ref, std
   return {locate, true, top_changed, BookReject::kNone};
 }
 
-void OrderBook::drop_order(Where at, bool& top_changed) noexcept {
+HG_BOOK_INLINE void OrderBook::drop_order(Where at, bool& top_changed) noexcept {
   Slot& o = index_[at.slot];
   remove_from_level(symbols_[o.locate], o.side, o.price, o.shares, true, top_changed, o.depth);
   erase_slot(at);
@@ -166,7 +172,7 @@ void OrderBook::drop_order(Where at, bool& top_changed) noexcept {
 // Index: linear probing, backward-shift deletion
 // ---------------------------------------------------------------------------------------------
 
-OrderBook::Where OrderBook::probe(std::uint64_t ref) const noexcept {
+HG_BOOK_INLINE OrderBook::Where OrderBook::probe(std::uint64_t ref) const noexcept {
   const std::size_t h = home(ref);
   std::size_t i = h;
   // Terminates: at most max_orders_ slots are used and the table has at least twice as many.
@@ -174,12 +180,12 @@ OrderBook::Where OrderBook::probe(std::uint64_t ref) const noexcept {
   return {i, h};
 }
 
-void OrderBook::store_new(Where at, const Slot& order) noexcept {
+HG_BOOK_INLINE void OrderBook::store_new(Where at, const Slot& order) noexcept {
   index_[at.slot] = order;
   if (at.slot != at.home) ++displaced_;
 }
 
-void OrderBook::erase_slot(Where at) noexcept {
+HG_BOOK_INLINE void OrderBook::erase_slot(Where at) noexcept {
   if (at.home != at.slot) --displaced_;
   std::size_t hole = at.slot;
   index_[hole].shares = 0;
@@ -252,7 +258,7 @@ constexpr std::uint32_t kCountedLevels = 32;   // the best levels searched by co
 
 }  // namespace
 
-std::uint32_t OrderBook::find_level(const Key* keys, std::uint32_t size, Key key) noexcept {
+HG_BOOK_INLINE std::uint32_t OrderBook::find_level(const Key* keys, std::uint32_t size, Key key) noexcept {
   if (size <= kCountedLevels) return count_below(keys, size, key);
   const std::uint32_t base = size - kCountedLevels;
   // Every key before `base` is below keys[base]: when that one is below `key`, so are they all.
@@ -275,8 +281,8 @@ inline std::uint8_t depth_of(std::uint32_t size, std::uint32_t pos) noexcept {
 }
 }  // namespace
 
-inline std::uint32_t OrderBook::level_of(const Key* keys, std::uint32_t size, Key key,
-                                         std::uint8_t& depth) noexcept {
+HG_BOOK_INLINE std::uint32_t OrderBook::level_of(const Key* keys, std::uint32_t size, Key key,
+                                                std::uint8_t& depth) noexcept {
   // A side of up to 32 levels is counted, always: count_below() has no branch on the data, while the
   // depth hint's checks below are branches on whether a level came or went since the order last saw
   // its own, which a feed makes a coin toss (callgrind --branch-sim, replay feed: 0.68 fewer
@@ -304,8 +310,9 @@ inline std::uint32_t OrderBook::level_of(const Key* keys, std::uint32_t size, Ke
   return pos;
 }
 
-bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
-                             bool& top_changed, std::uint8_t& depth) noexcept {
+HG_BOOK_INLINE bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price,
+                                            std::uint32_t shares, bool& top_changed,
+                                            std::uint8_t& depth) noexcept {
   SideLevels& s = book.sides[static_cast<std::size_t>(side)];
   const Key key = key_of(side, price);
   if (s.size_class == kNoBlock) {
@@ -348,8 +355,9 @@ bool OrderBook::add_to_level(SymbolBook& book, Side side, std::uint32_t price, s
   return true;
 }
 
-void OrderBook::remove_from_level(SymbolBook& book, Side side, std::uint32_t price, std::uint32_t shares,
-                                  bool order_gone, bool& top_changed, std::uint8_t& depth) noexcept {
+HG_BOOK_INLINE void OrderBook::remove_from_level(SymbolBook& book, Side side, std::uint32_t price,
+                                                 std::uint32_t shares, bool order_gone, bool& top_changed,
+                                                 std::uint8_t& depth) noexcept {
   SideLevels& s = book.sides[static_cast<std::size_t>(side)];
   Key* keys = keys_.data() + s.offset;
   LevelQty* qty = qty_.data() + s.offset;
@@ -467,3 +475,5 @@ std::uint64_t OrderBook::rejects_total() const noexcept {
 }
 
 }  // namespace hypergate::market
+
+#undef HG_BOOK_INLINE
