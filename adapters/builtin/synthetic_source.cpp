@@ -95,11 +95,9 @@ class SyntheticSource final : public Source {
       bytes += opt_.size;
     }
     produced_ += n;
-    // relaxed: only this thread writes the counters; readers (stats()) want a monotonic snapshot
-    // and order nothing else by them.
-    messages_.store(produced_, std::memory_order_relaxed);
-    bytes_.store(bytes_.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
-    polls_.store(polls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    messages_.set(produced_);
+    bytes_.add(bytes);
+    polls_.add();
     return static_cast<std::size_t>(n);
   }
 
@@ -111,14 +109,14 @@ class SyntheticSource final : public Source {
 
   [[nodiscard]] bool finished() const noexcept override {
     // relaxed: a monotonic counter compared with a constant; see poll().
-    return opt_.count != 0 && messages_.load(std::memory_order_relaxed) >= opt_.count;
+    return opt_.count != 0 && messages_.get() >= opt_.count;
   }
 
   [[nodiscard]] SourceStats stats() const noexcept override {
     SourceStats s;
-    s.messages = messages_.load(std::memory_order_relaxed);  // relaxed: counters only, see poll()
-    s.bytes = bytes_.load(std::memory_order_relaxed);
-    s.polls = polls_.load(std::memory_order_relaxed);
+    s.messages = messages_.get();
+    s.bytes = bytes_.get();
+    s.polls = polls_.get();
     return s;
   }
 
@@ -131,9 +129,7 @@ class SyntheticSource final : public Source {
   std::uint64_t start_tsc_ = 0;
   std::uint64_t produced_ = 0;  // owner thread only
   std::uint64_t released_ = 0;  // owner thread only
-  std::atomic<std::uint64_t> messages_{0};
-  std::atomic<std::uint64_t> bytes_{0};
-  std::atomic<std::uint64_t> polls_{0};
+  Counter messages_, bytes_, polls_;   // written by poll(), read by stats() and finished()
 };
 
 Result<std::unique_ptr<Source>> make_synthetic(config::Section& section, const Context& ctx) {

@@ -91,7 +91,7 @@ class DpdkSink final : public adapter::Sink {
   std::size_t send(const Burst<>& burst) noexcept override {
     if (burst.empty()) return 0;
     if (!sending()) {
-      bump(errors_, burst.size());  // refused for good: another worker owns this session
+      counters_.errors.add(burst.size());  // refused for good: another worker owns this session
       return burst.size();
     }
     if (!started_) return 0;
@@ -111,12 +111,7 @@ class DpdkSink final : public adapter::Sink {
   }
 
   [[nodiscard]] adapter::SinkStats stats() const noexcept override {
-    adapter::SinkStats s;
-    // relaxed: single-writer counters read for display only.
-    s.messages = messages_.load(std::memory_order_relaxed);
-    s.bytes = bytes_.load(std::memory_order_relaxed);
-    s.drops = drops_.load(std::memory_order_relaxed);
-    s.errors = errors_.load(std::memory_order_relaxed);
+    adapter::SinkStats s = counters_.snapshot();
     details_.fill(s.details);
     return s;
   }
@@ -126,10 +121,6 @@ class DpdkSink final : public adapter::Sink {
     return opt_.framing == SinkFraming::Raw || opt_.this_worker == opt_.owner_worker;
   }
 
-  static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
-    // relaxed: only the owning worker writes; stats() wants a monotonic value, no ordering.
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
 
   /// Writes headers + `payload` into `m`; software checksums, or the offload request.
   void build(rte_mbuf* m, std::span<const std::byte> payload) noexcept {
@@ -187,9 +178,9 @@ class DpdkSink final : public adapter::Sink {
     }
     if (built < n) rte_pktmbuf_free_bulk(mbufs_.data() + built, n - built);
     const std::size_t sent = transmit(mbufs_.data(), built);
-    bump(drops_, dropped + (built - sent));
-    bump(messages_, sent);
-    bump(bytes_, bytes);
+    counters_.drops.add(dropped + (built - sent));
+    counters_.messages.add(sent);
+    counters_.bytes.add(bytes);
     return n;
   }
 
@@ -230,10 +221,10 @@ class DpdkSink final : public adapter::Sink {
     const std::size_t sent = transmit(mbufs_.data(), packets);
     std::uint64_t lost = 0;
     for (std::size_t i = sent; i < packets; ++i) lost += counts[i];
-    bump(drops_, dropped + lost);
-    bump(messages_, burst.size() - dropped - lost);
-    bump(bytes_, bytes);
-    if (pool_dry) bump(errors_, 1);
+    counters_.drops.add(dropped + lost);
+    counters_.messages.add(burst.size() - dropped - lost);
+    counters_.bytes.add(bytes);
+    if (pool_dry) counters_.errors.add(1);
     return burst.size();
   }
 
@@ -262,7 +253,7 @@ class DpdkSink final : public adapter::Sink {
   std::array<rte_mbuf*, kBatch> mbufs_{};
   // One packet per message at worst: a burst's packets are built here, then copied into their mbufs.
   std::array<std::array<std::byte, kMaxMtu>, kBatch> scratch_{};
-  std::atomic<std::uint64_t> messages_{0}, bytes_{0}, drops_{0}, errors_{0};
+  adapter::SinkCounters counters_;
 };
 
 }  // namespace

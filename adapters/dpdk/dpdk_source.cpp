@@ -141,11 +141,9 @@ class DpdkSource final : public adapter::Source {
       rte_pktmbuf_free_bulk(b.mbufs.data(), got);  // no release() comes for an empty poll
     } else {
       ++polls_out_;
-      bump(messages_, appended);
-      bump(bytes_, bytes);
-      bump(polls_, 1);
+      counters_.polled(appended, bytes);
     }
-    if (rejected != 0) bump(rejects_, rejected);
+    if (rejected != 0) counters_.rejects.add(rejected);
     return appended;
   }
 
@@ -159,14 +157,7 @@ class DpdkSource final : public adapter::Source {
   }
 
   [[nodiscard]] adapter::SourceStats stats() const noexcept override {
-    adapter::SourceStats s;
-    // relaxed: single-writer counters; readers want monotonic values, nothing is ordered by them.
-    s.messages = messages_.load(std::memory_order_relaxed);
-    s.bytes = bytes_.load(std::memory_order_relaxed);
-    s.polls = polls_.load(std::memory_order_relaxed);
-    s.rejects = rejects_.load(std::memory_order_relaxed);
-    s.drops = drops_.load(std::memory_order_relaxed);
-    s.errors = errors_.load(std::memory_order_relaxed);
+    adapter::SourceStats s = counters_.snapshot();
     details_.fill(s.details);
     return s;
   }
@@ -176,11 +167,6 @@ class DpdkSource final : public adapter::Source {
     std::array<rte_mbuf*, kBatch> mbufs{};
     std::uint16_t count = 0;
   };
-
-  static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
-    // relaxed: only the owning worker writes; stats() wants a monotonic value, no ordering.
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
 
   void free_oldest() noexcept {
     Batch& b = batches_[polls_back_++ & (kMaxOutstanding - 1)];
@@ -193,9 +179,8 @@ class DpdkSource final : public adapter::Source {
   /// every kRefreshNs from poll(), and at stop.
   void publish_port_counters() noexcept {
     details_.refresh();
-    drops_.store(details_.value(PortDetails::IMissed) + details_.value(PortDetails::RxNoMbuf),
-                 std::memory_order_relaxed);  // relaxed: counter only
-    errors_.store(details_.value(PortDetails::IErrors), std::memory_order_relaxed);
+    counters_.drops.set(details_.value(PortDetails::IMissed) + details_.value(PortDetails::RxNoMbuf));
+    counters_.errors.set(details_.value(PortDetails::IErrors));
   }
 
   [[nodiscard]] std::uint64_t stamp_of(const rte_mbuf* m) const noexcept {
@@ -241,7 +226,7 @@ class DpdkSource final : public adapter::Source {
   bool finished_flag_ = false;
   // Read from any thread.
   std::atomic<bool> finished_{false};
-  std::atomic<std::uint64_t> messages_{0}, bytes_{0}, polls_{0}, rejects_{0}, drops_{0}, errors_{0};
+  adapter::SourceCounters counters_;
 };
 
 }  // namespace

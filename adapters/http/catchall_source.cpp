@@ -86,7 +86,7 @@ class CatchallHandler final : public uring::ConnectionHandler {
       if (r.status == ParseStatus::Error) {
         write_error(c, r.http_status);
         c.close_after_write();
-        bump(rejects_);
+        rejects_.add();
         used = data.size();
         break;
       }
@@ -104,18 +104,14 @@ class CatchallHandler final : public uring::ConnectionHandler {
       used += r.consumed;
       ++served;
     }
-    if (served != 0) bump(requests_, served);
+    if (served != 0) requests_.add(served);
     return c.closing() ? data.size() : used;
   }
 
-  [[nodiscard]] std::uint64_t requests() const noexcept { return requests_.load(std::memory_order_relaxed); }
-  [[nodiscard]] std::uint64_t rejects() const noexcept { return rejects_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t requests() const noexcept { return requests_.get(); }
+  [[nodiscard]] std::uint64_t rejects() const noexcept { return rejects_.get(); }
 
  private:
-  static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
-    // relaxed: one writer (this listener's loop thread); readers want a monotonic count only.
-    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
 
   static void write_error(uring::Connection& c, std::uint16_t status) noexcept {
     char buf[kMaxResponse];
@@ -130,8 +126,8 @@ class CatchallHandler final : public uring::ConnectionHandler {
 
   std::vector<RequestParser> parsers_;
   std::vector<std::uint8_t> continue_sent_;
-  std::atomic<std::uint64_t> requests_{0};
-  std::atomic<std::uint64_t> rejects_{0};
+  Counter requests_;
+  Counter rejects_;
 };
 
 struct Options {

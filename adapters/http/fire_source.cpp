@@ -167,7 +167,7 @@ class FireSource final : public adapter::Source, private uring::ConnectionHandle
     redeliver_queued();
     server_.run_once(0);
     burst_ = nullptr;
-    if (count_ != 0) bump(polls_);
+    if (count_ != 0) polls_.add();
     return count_;
   }
 
@@ -194,10 +194,10 @@ class FireSource final : public adapter::Source, private uring::ConnectionHandle
   [[nodiscard]] adapter::SourceStats stats() const noexcept override {
     adapter::SourceStats s;
     const uring::ServerStats ss = server_.stats();
-    s.messages = injected_.load(std::memory_order_relaxed);  // relaxed: monotonic counters, see bump()
-    s.bytes = bytes_.load(std::memory_order_relaxed);
-    s.polls = polls_.load(std::memory_order_relaxed);
-    s.rejects = not_found_.load(std::memory_order_relaxed) + errors_.load(std::memory_order_relaxed);
+    s.messages = injected_.get();
+    s.bytes = bytes_.get();
+    s.polls = polls_.get();
+    s.rejects = not_found_.get() + errors_.get();
     s.errors = ss.errors;
     return s;
   }
@@ -221,13 +221,7 @@ class FireSource final : public adapter::Source, private uring::ConnectionHandle
     bool keep_alive = true;
   };
 
-  static unsigned long long ull(const std::atomic<std::uint64_t>& v) noexcept {
-    return static_cast<unsigned long long>(v.load(std::memory_order_relaxed));
-  }
-  static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
-    // relaxed: one writer (the owning worker); stats() readers want a monotonic count only.
-    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
+  static unsigned long long ull(const Counter& v) noexcept { return static_cast<unsigned long long>(v.get()); }
 
   // --- uring::ConnectionHandler ---
 
@@ -269,13 +263,13 @@ class FireSource final : public adapter::Source, private uring::ConnectionHandle
       if (r.status == ParseStatus::Error) {
         write_error(c, r.http_status);
         c.close_after_write();
-        bump(requests_);
-        bump(errors_);
+        requests_.add();
+        errors_.add();
         used = data.size();
         break;
       }
       const Request& q = parser.request();
-      bump(requests_);
+      requests_.add();
       k.continue_sent = false;
       used += r.consumed;
       if (q.method == Method::Post && is_fire(q.target)) {
@@ -283,7 +277,7 @@ class FireSource final : public adapter::Source, private uring::ConnectionHandle
         break;  // one request per connection in flight
       }
       write_not_found(c, q);
-      bump(not_found_);
+      not_found_.add();
     }
     return c.closing() ? data.size() : used;
   }
@@ -323,8 +317,8 @@ class FireSource final : public adapter::Source, private uring::ConnectionHandle
     p.version_minor = q.version_minor;
     p.keep_alive = q.keep_alive;
     conns_[idx].waiting = true;
-    bump(injected_);
-    bump(bytes_, body);
+    injected_.add();
+    bytes_.add(body);
     // A full burst: the transport reads no further completion in this poll. The requests behind it
     // wait in the kernel, not parsed, instead of being read only to be queued (which kept the ones
     // already parsed waiting: their in-engine time runs from their parse).
@@ -341,28 +335,28 @@ class FireSource final : public adapter::Source, private uring::ConnectionHandle
     std::string_view status = "PROCESSED";
     std::string_view reason;
     switch (p.answer) {
-      case Answer::Processed: bump(processed_); break;
+      case Answer::Processed: processed_.add(); break;
       case Answer::Collision:
         status = "COLLISION";
-        bump(collisions_);
+        collisions_.add();
         break;
       case Answer::Rejected:
         status_line = "HTTP/1.1 413 Content Too Large\r\n";
         status = "REJECTED";
         reason = "oversize";
-        bump(rejected_);
+        rejected_.add();
         break;
       case Answer::Dropped:
         status_line = "HTTP/1.1 422 Unprocessable Content\r\n";
         status = "DROPPED";
         reason = "routed nowhere";
-        bump(rejected_);
+        rejected_.add();
         break;
       case Answer::Unanswered:
         status_line = "HTTP/1.1 422 Unprocessable Content\r\n";
         status = "REJECTED";
         reason = "pipeline";
-        bump(rejected_);
+        rejected_.add();
         break;
     }
     const bool timed = p.answer == Answer::Processed || p.answer == Answer::Collision;
@@ -451,8 +445,7 @@ class FireSource final : public adapter::Source, private uring::ConnectionHandle
   std::uint64_t next_seq_ = 1;
   bool started_ = false;
   bool stopped_ = false;
-  std::atomic<std::uint64_t> requests_{0}, processed_{0}, collisions_{0}, rejected_{0}, not_found_{0}, errors_{0},
-      injected_{0}, bytes_{0}, polls_{0};
+  Counter requests_, processed_, collisions_, rejected_, not_found_, errors_, injected_, bytes_, polls_;
   uring::UringServer server_;  // last: destroyed first, while the handler state it calls into lives
 };
 

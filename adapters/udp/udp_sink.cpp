@@ -89,8 +89,8 @@ void UdpSink::refuse(std::size_t n) noexcept {
                  "space (route this sink's messages to a lane that worker drains); counted as errors\n",
                  opt_.name.c_str(), opt_.this_worker, opt_.owner_worker);
   }
-  bump(refused_, n);
-  bump(errors_, n);
+  refused_.add(n);
+  totals_.errors.add(n);
 }
 
 std::size_t UdpSink::send(const Burst<>& burst) noexcept {
@@ -100,7 +100,7 @@ std::size_t UdpSink::send(const Burst<>& burst) noexcept {
     return burst.size();  // refused for good: handing them back would only stall the lane
   }
   if (!fd_.valid()) {  // not started (or stopped): nothing can go out
-    bump(errors_, burst.size());
+    totals_.errors.add(burst.size());
     return burst.size();
   }
   return opt_.framing == Framing::Raw ? send_raw(burst) : send_mold(burst);
@@ -143,11 +143,11 @@ std::size_t UdpSink::send_raw(const Burst<>& burst) noexcept {
     }
     if (r < 0 && transient(errno)) break;  // socket buffer full: the caller keeps the rest
     // A hard error on the first datagram of the rest (unreachable, refused...): count it, skip it.
-    bump(errors_, 1);
+    totals_.errors.add(1);
     ++failed;
     ++sent;
   }
-  bump(packets_, sent - failed);
+  packets_.add(sent - failed);
   // Accepted: everything up to the first message not handed to the kernel (too-big ones included:
   // they are dropped, counted once; those after that point come back with the rest).
   const std::size_t accepted = sent == n ? burst.size() : which[sent];
@@ -155,9 +155,9 @@ std::size_t UdpSink::send_raw(const Burst<>& burst) noexcept {
     too_big = 0;
     for (std::size_t i = 0; i < accepted; ++i) too_big += burst[i].size > kMaxUdpPayload ? 1 : 0;
   }
-  if (too_big != 0) bump(drops_, too_big);
-  bump(messages_, accepted - too_big);
-  bump(bytes_, bytes);
+  if (too_big != 0) totals_.drops.add(too_big);
+  totals_.messages.add(accepted - too_big);
+  totals_.bytes.add(bytes);
   if (sent != 0) last_packet_tsc_ = TscClock::ticks();
   return accepted;
 }
@@ -193,9 +193,9 @@ std::size_t UdpSink::send_mold(const Burst<>& burst) noexcept {
     bytes += m.size;
   }
   if (packet) close_packet();
-  if (dropped != 0) bump(drops_, dropped);
-  bump(messages_, burst.size() - dropped);
-  bump(bytes_, bytes);
+  if (dropped != 0) totals_.drops.add(dropped);
+  totals_.messages.add(burst.size() - dropped);
+  totals_.bytes.add(bytes);
   (void)transmit_queued();
   return burst.size();
 }
@@ -215,11 +215,11 @@ std::size_t UdpSink::transmit_queued() noexcept {
       continue;
     }
     if (r < 0 && transient(errno)) break;  // retried by flush()/service()
-    bump(errors_, 1);  // a hard error: the packet stays in the ring for re-requests, move on
+    totals_.errors.add(1);  // a hard error: the packet stays in the ring for re-requests, move on
     ++unsent_;
   }
   if (total != 0) {
-    bump(packets_, total);
+    packets_.add(total);
     last_packet_tsc_ = TscClock::ticks();
   }
   return total;
@@ -234,10 +234,10 @@ bool UdpSink::send_control(bool end_of_session) noexcept {
   const ssize_t r = ::sendto(fd_.get(), control_packet_.data(), size, MSG_DONTWAIT,
                              reinterpret_cast<const sockaddr*>(&destination_), sizeof(destination_));
   if (r != static_cast<ssize_t>(size)) {
-    bump(errors_, 1);
+    totals_.errors.add(1);
     return false;
   }
-  bump(end_of_session ? end_of_session_ : heartbeats_, 1);
+  (end_of_session ? end_of_session_ : heartbeats_).add();
   last_packet_tsc_ = TscClock::ticks();
   return true;
 }
@@ -266,7 +266,7 @@ std::size_t UdpSink::answer_rerequests() noexcept {
   }
   const int got = recvmmsg(retransmit_fd_.get(), in.data(), kRequestBatch, MSG_DONTWAIT, nullptr);
   if (got <= 0) {
-    if (got < 0 && !transient(errno)) bump(errors_, 1);
+    if (got < 0 && !transient(errno)) totals_.errors.add(1);
     return 0;
   }
   for (std::size_t i = 0; i < static_cast<std::size_t>(got); ++i) {
@@ -275,12 +275,12 @@ std::size_t UdpSink::answer_rerequests() noexcept {
         protocols::Bytes(request_bytes_[i].data(), in[i].msg_len), request);
     if (error != protocols::mold::PacketError::Ok || (in[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 ||
         request.session != session_) {
-      bump(rerequests_malformed_, 1);
+      rerequests_malformed_.add(1);
       continue;
     }
     const auto first = ring_->find(request.sequence);
     if (!first || request.count == 0) {
-      bump(rerequests_out_of_window_, 1);
+      rerequests_out_of_window_.add(1);
       continue;
     }
     // The original packets covering [sequence, sequence + count), in one sendmmsg.
@@ -292,39 +292,30 @@ std::size_t UdpSink::answer_rerequests() noexcept {
       ++n;
     }
     if (n == 0) {
-      bump(rerequests_out_of_window_, 1);  // asked for packets not handed to the kernel yet
+      rerequests_out_of_window_.add(1);  // asked for packets not handed to the kernel yet
       continue;
     }
     const int r = sendmmsg(retransmit_fd_.get(), headers_.data(), static_cast<unsigned>(n), MSG_DONTWAIT);
     if (r <= 0) {
-      bump(errors_, 1);
+      totals_.errors.add(1);
       continue;
     }
-    bump(rerequests_served_, 1);
+    rerequests_served_.add(1);
   }
   return static_cast<std::size_t>(got);
 }
 
-adapter::SinkStats UdpSink::stats() const noexcept {
-  adapter::SinkStats s;
-  // relaxed: monotonic counters with one writer, see bump()
-  s.messages = messages_.load(std::memory_order_relaxed);
-  s.bytes = bytes_.load(std::memory_order_relaxed);
-  s.drops = drops_.load(std::memory_order_relaxed);
-  s.errors = errors_.load(std::memory_order_relaxed);
-  return s;
-}
+adapter::SinkStats UdpSink::stats() const noexcept { return totals_.snapshot(); }
 
 UdpSinkCounters UdpSink::counters() const noexcept {
   UdpSinkCounters c;
-  // relaxed: monotonic counters with one writer, see bump()
-  c.packets = packets_.load(std::memory_order_relaxed);
-  c.heartbeats = heartbeats_.load(std::memory_order_relaxed);
-  c.end_of_session = end_of_session_.load(std::memory_order_relaxed);
-  c.rerequests_served = rerequests_served_.load(std::memory_order_relaxed);
-  c.rerequests_out_of_window = rerequests_out_of_window_.load(std::memory_order_relaxed);
-  c.rerequests_malformed = rerequests_malformed_.load(std::memory_order_relaxed);
-  c.refused = refused_.load(std::memory_order_relaxed);
+  c.packets = packets_.get();
+  c.heartbeats = heartbeats_.get();
+  c.end_of_session = end_of_session_.get();
+  c.rerequests_served = rerequests_served_.get();
+  c.rerequests_out_of_window = rerequests_out_of_window_.get();
+  c.rerequests_malformed = rerequests_malformed_.get();
+  c.refused = refused_.get();
   return c;
 }
 

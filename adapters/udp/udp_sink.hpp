@@ -125,10 +125,6 @@ class UdpSink final : public adapter::Sink {
   bool send_control(bool end_of_session) noexcept;
   std::size_t answer_rerequests() noexcept;
   void refuse(std::size_t n) noexcept;
-  static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
-    // relaxed: only the owning worker writes; readers want a monotonic value, no ordering.
-    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
 
   UdpSinkOptions opt_;
   sockaddr_in destination_{};
@@ -152,17 +148,14 @@ class UdpSink final : public adapter::Sink {
   std::array<std::array<std::byte, 64>, kRequestBatch> request_bytes_{};
   std::array<sockaddr_in, kRequestBatch> request_from_{};
 
-  std::atomic<std::uint64_t> messages_{0};
-  std::atomic<std::uint64_t> bytes_{0};
-  std::atomic<std::uint64_t> drops_{0};
-  std::atomic<std::uint64_t> errors_{0};
-  std::atomic<std::uint64_t> packets_{0};
-  std::atomic<std::uint64_t> heartbeats_{0};
-  std::atomic<std::uint64_t> end_of_session_{0};
-  std::atomic<std::uint64_t> rerequests_served_{0};
-  std::atomic<std::uint64_t> rerequests_out_of_window_{0};
-  std::atomic<std::uint64_t> rerequests_malformed_{0};
-  std::atomic<std::uint64_t> refused_{0};
+  adapter::SinkCounters totals_;   // the SinkStats figures
+  Counter packets_;
+  Counter heartbeats_;
+  Counter end_of_session_;
+  Counter rerequests_served_;
+  Counter rerequests_out_of_window_;
+  Counter rerequests_malformed_;
+  Counter refused_;
 };
 
 }  // namespace hypergate::udp

@@ -106,7 +106,7 @@ std::size_t UdpSource::poll(Burst<>& out) noexcept {
   }
   const int got = recvmmsg(fd_.get(), headers_.data(), static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
   if (got <= 0) {
-    if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) bump(errors_, 1);
+    if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) counters_.errors.add();
     return 0;
   }
 
@@ -146,16 +146,14 @@ std::size_t UdpSource::poll(Burst<>& out) noexcept {
     // The counter is cumulative per socket and wraps at 2^32: the unsigned difference is the delta.
     const std::uint32_t delta = overflow - last_overflow_;
     last_overflow_ = overflow;
-    if (delta != 0) bump(drops_, delta);
+    if (delta != 0) counters_.drops.add(delta);
   }
-  if (rejected != 0) bump(rejects_, rejected);
+  if (rejected != 0) counters_.rejects.add(rejected);
   if (appended == 0) return 0;  // nothing handed out: the slots are reused by the next poll
 
   head_ += static_cast<std::uint64_t>(got);
   batch_sizes_[batch_head_++ & (kSlots - 1)] = static_cast<std::uint32_t>(got);
-  bump(messages_, appended);
-  bump(bytes_, bytes);
-  bump(polls_, 1);
+  counters_.polled(appended, bytes);
   return appended;
 }
 
@@ -165,16 +163,6 @@ void UdpSource::release(Burst<>& done) noexcept {
   tail_ += batch_sizes_[batch_tail_++ & (kSlots - 1)];
 }
 
-adapter::SourceStats UdpSource::stats() const noexcept {
-  adapter::SourceStats s;
-  // relaxed: monotonic counters with one writer, see bump()
-  s.messages = messages_.load(std::memory_order_relaxed);
-  s.bytes = bytes_.load(std::memory_order_relaxed);
-  s.polls = polls_.load(std::memory_order_relaxed);
-  s.rejects = rejects_.load(std::memory_order_relaxed);
-  s.drops = drops_.load(std::memory_order_relaxed);
-  s.errors = errors_.load(std::memory_order_relaxed);
-  return s;
-}
+adapter::SourceStats UdpSource::stats() const noexcept { return counters_.snapshot(); }
 
 }  // namespace hypergate::udp

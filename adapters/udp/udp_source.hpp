@@ -85,10 +85,6 @@ class UdpSource final : public adapter::Source {
   static_assert(alignof(Control) >= alignof(cmsghdr), "CMSG_FIRSTHDR reads a cmsghdr at the start");
 
   Result<void> join(int fd);
-  static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
-    // relaxed: only the owning worker writes; stats() readers want a monotonic value, no ordering.
-    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
 
   UdpSourceOptions opt_;
   UniqueFd fd_;
@@ -109,12 +105,7 @@ class UdpSource final : public adapter::Source {
 
   std::uint32_t last_overflow_ = 0;  // the last SO_RXQ_OVFL value seen (cumulative, wraps at 2^32)
 
-  std::atomic<std::uint64_t> messages_{0};
-  std::atomic<std::uint64_t> bytes_{0};
-  std::atomic<std::uint64_t> polls_{0};
-  std::atomic<std::uint64_t> rejects_{0};
-  std::atomic<std::uint64_t> drops_{0};
-  std::atomic<std::uint64_t> errors_{0};
+  adapter::SourceCounters counters_;
 };
 
 }  // namespace hypergate::udp

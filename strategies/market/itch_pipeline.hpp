@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "hypergate/config/config.hpp"
+#include "hypergate/core/counter.hpp"
 #include "hypergate/core/status.hpp"
 #include "hypergate/kv/hyperion.hpp"
 #include "hypergate/route/registry.hpp"
@@ -161,16 +162,7 @@ class ItchPipeline final : public route::PipelineBase, private protocols::mold::
   int rerequest_fd_ = -1;
   std::vector<std::byte> reply_buf_;
 
-  // Counters. Single writer (the owner); relaxed atomics so counters() may read from any thread.
-  struct Counter {
-    std::atomic<std::uint64_t> v{0};
-    void add(std::uint64_t n = 1) noexcept {
-      // relaxed: single writer, readers only need a recent value (no ordering with other data)
-      v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-    }
-    void set(std::uint64_t n) noexcept { v.store(n, std::memory_order_relaxed); }  // relaxed: as add()
-    [[nodiscard]] std::uint64_t get() const noexcept { return v.load(std::memory_order_relaxed); }
-  };
+  // Counters: written by the owner, read by counters()/stats() from any thread (see Counter).
   Counter datagrams_, emitted_, updates_, store_errors_;   // messages: the sum of by_type_
   Counter gaps_, missing_, recovered_, lost_, session_changes_, restarts_;
   std::array<Counter, 256> by_type_{};

@@ -22,6 +22,7 @@
 
 #include "hypergate/core/cache.hpp"
 #include "hypergate/core/clock.hpp"
+#include "hypergate/core/counter.hpp"
 #include "hypergate/core/eventfd.hpp"
 #include "hypergate/metrics/hdr_histogram.hpp"
 #include "hypergate/metrics/interval_recorder.hpp"
@@ -68,13 +69,6 @@ std::uint64_t realtime_ns() noexcept {
   ::clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
 }
-
-// A statistic with one writer: relaxed load + store (no RMW needed, no ordering: readers only sum).
-struct Counter {
-  std::atomic<std::uint64_t> v{0};
-  void add(std::uint64_t n) noexcept { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  [[nodiscard]] std::uint64_t get() const noexcept { return v.load(std::memory_order_relaxed); }
-};
 
 // Error-rate watch of one adapter (owner thread only).
 struct ErrorWindow {

@@ -18,6 +18,7 @@
 
 #include "hypergate/adapter/adapter_counters.hpp"
 #include "hypergate/core/burst.hpp"
+#include "hypergate/core/counter.hpp"
 #include "hypergate/core/status.hpp"
 
 namespace hypergate::adapter {
@@ -28,6 +29,16 @@ struct SinkStats {
   std::uint64_t drops = 0;     ///< messages the sink itself had to drop (slow subscriber...)
   std::uint64_t errors = 0;    ///< I/O errors
   AdapterCounters details;     ///< transport-specific figures (link state, NIC counters...), may be empty
+};
+
+/// The SinkStats counters as a sink keeps them: written by its worker, read by stats() on any thread
+/// (see Counter).
+struct SinkCounters {
+  Counter messages, bytes, drops, errors;
+
+  [[nodiscard]] SinkStats snapshot() const noexcept {
+    return SinkStats{messages.get(), bytes.get(), drops.get(), errors.get(), {}};
+  }
 };
 
 class Sink {

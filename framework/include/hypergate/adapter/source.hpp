@@ -35,6 +35,7 @@
 
 #include "hypergate/adapter/adapter_counters.hpp"
 #include "hypergate/core/burst.hpp"
+#include "hypergate/core/counter.hpp"
 #include "hypergate/core/status.hpp"
 
 namespace hypergate::adapter {
@@ -47,6 +48,22 @@ struct SourceStats {
   std::uint64_t drops = 0;     ///< messages lost before the source saw them (kernel/NIC counters)
   std::uint64_t errors = 0;    ///< I/O errors
   AdapterCounters details;     ///< transport-specific figures (link state, NIC counters...), may be empty
+};
+
+/// The SourceStats counters as a source keeps them: written by its worker, read by stats() on any
+/// thread (see Counter). A source with nothing to add returns snapshot() from stats().
+struct SourceCounters {
+  Counter messages, bytes, polls, rejects, drops, errors;
+
+  /// One poll() that handed `n` messages of `payload_bytes` bytes to the pipeline (n > 0).
+  void polled(std::uint64_t n, std::uint64_t payload_bytes) noexcept {
+    messages.add(n);
+    bytes.add(payload_bytes);
+    polls.add(1);
+  }
+  [[nodiscard]] SourceStats snapshot() const noexcept {
+    return SourceStats{messages.get(), bytes.get(), polls.get(), rejects.get(), drops.get(), errors.get(), {}};
+  }
 };
 
 /// What happened to one message of a source that wants_outcomes().
