@@ -15,7 +15,6 @@
 //   path = "audit.log"
 //
 // Read it top to bottom: the source, the sink, then the one function the gateway calls.
-#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -39,12 +38,10 @@ using hypergate::Result;
 using hypergate::Status;
 namespace adapter = hypergate::adapter;
 
-// Counters are written by the worker that owns the adapter and read by the stats thread, so they
-// are atomics. Relaxed is enough: each is a monotonic number and nothing else is published with it.
-// (Only the owning worker writes, so load + store is an exact increment without a locked add.)
-inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
-  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
+// Counters are written by the worker that owns the adapter and read by the stats thread:
+// adapter::SourceCounters / SinkCounters hold the figures of SourceStats / SinkStats as
+// hypergate::Counter (hypergate/core/counter.hpp: single writer, relaxed, no locked add), and
+// snapshot() is what stats() returns. An adapter's own figures can be plain Counters beside them.
 
 // ------------------------------------------------------------------------------------------------
 // Source: example.lines
@@ -93,23 +90,13 @@ class LinesSource final : public adapter::Source {
       ++added;
       bytes += line.size();
     }
-    if (added > 0) {
-      bump(messages_, added);
-      bump(bytes_, bytes);
-      bump(polls_);
-    }
+    if (added > 0) counters_.polled(added, bytes);
     return added;
   }
 
   bool finished() const noexcept override { return pos_ >= text_.size(); }
 
-  adapter::SourceStats stats() const noexcept override {
-    adapter::SourceStats s;
-    s.messages = messages_.load(std::memory_order_relaxed);
-    s.bytes = bytes_.load(std::memory_order_relaxed);
-    s.polls = polls_.load(std::memory_order_relaxed);
-    return s;
-  }
+  adapter::SourceStats stats() const noexcept override { return counters_.snapshot(); }
 
  private:
   std::string path_;
@@ -117,7 +104,7 @@ class LinesSource final : public adapter::Source {
   std::string text_;        // the file, read once by start()
   std::size_t pos_ = 0;     // next unread byte
   std::uint64_t sequence_ = 0;
-  std::atomic<std::uint64_t> messages_{0}, bytes_{0}, polls_{0};
+  adapter::SourceCounters counters_;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -148,31 +135,25 @@ class CollectSink final : public adapter::Sink {
     std::uint64_t bytes = 0;
     for (const Message& m : burst) {
       if (std::fwrite(m.data, 1, m.size, file_) != m.size || std::fputc('\n', file_) == EOF) {
-        bump(errors_);
+        counters_.errors.add();
         break;
       }
       bytes += m.size;
     }
-    bump(messages_, burst.size());
-    bump(bytes_, bytes);
+    counters_.messages.add(burst.size());
+    counters_.bytes.add(bytes);
     return burst.size();
   }
   void flush() noexcept override {
     if (file_ != nullptr) std::fflush(file_);
   }
 
-  adapter::SinkStats stats() const noexcept override {
-    adapter::SinkStats s;
-    s.messages = messages_.load(std::memory_order_relaxed);
-    s.bytes = bytes_.load(std::memory_order_relaxed);
-    s.errors = errors_.load(std::memory_order_relaxed);
-    return s;
-  }
+  adapter::SinkStats stats() const noexcept override { return counters_.snapshot(); }
 
  private:
   std::string path_;
   std::FILE* file_ = nullptr;
-  std::atomic<std::uint64_t> messages_{0}, bytes_{0}, errors_{0};
+  adapter::SinkCounters counters_;
 };
 
 // ------------------------------------------------------------------------------------------------
