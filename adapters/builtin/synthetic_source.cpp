@@ -14,7 +14,6 @@
 // releases bursts in the order it polled them, which is what makes slot reuse by sequence safe.
 // Pacing reads the TSC once per poll (no syscall): the number of messages due is
 // rate * elapsed_ns / 1e9 minus those already produced, so a late poll catches up in one burst.
-#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -95,9 +94,9 @@ class SyntheticSource final : public Source {
       bytes += opt_.size;
     }
     produced_ += n;
-    messages_.set(produced_);
-    bytes_.add(bytes);
-    polls_.add();
+    counters_.messages.set(produced_);
+    counters_.bytes.add(bytes);
+    counters_.polls.add();
     return static_cast<std::size_t>(n);
   }
 
@@ -108,17 +107,10 @@ class SyntheticSource final : public Source {
   }
 
   [[nodiscard]] bool finished() const noexcept override {
-    // relaxed: a monotonic counter compared with a constant; see poll().
-    return opt_.count != 0 && messages_.get() >= opt_.count;
+    return opt_.count != 0 && counters_.messages.get() >= opt_.count;
   }
 
-  [[nodiscard]] SourceStats stats() const noexcept override {
-    SourceStats s;
-    s.messages = messages_.get();
-    s.bytes = bytes_.get();
-    s.polls = polls_.get();
-    return s;
-  }
+  [[nodiscard]] SourceStats stats() const noexcept override { return counters_.snapshot(); }
 
  private:
   Options opt_;
@@ -129,7 +121,7 @@ class SyntheticSource final : public Source {
   std::uint64_t start_tsc_ = 0;
   std::uint64_t produced_ = 0;  // owner thread only
   std::uint64_t released_ = 0;  // owner thread only
-  Counter messages_, bytes_, polls_;   // written by poll(), read by stats() and finished()
+  SourceCounters counters_;   // written by poll(), read by stats() and finished()
 };
 
 Result<std::unique_ptr<Source>> make_synthetic(config::Section& section, const Context& ctx) {

@@ -121,7 +121,6 @@ class DpdkSink final : public adapter::Sink {
     return opt_.framing == SinkFraming::Raw || opt_.this_worker == opt_.owner_worker;
   }
 
-
   /// Writes headers + `payload` into `m`; software checksums, or the offload request.
   void build(rte_mbuf* m, std::span<const std::byte> payload) noexcept {
     auto* frame = rte_pktmbuf_mtod(m, std::byte*);

@@ -151,11 +151,6 @@ SoupSink::SoupSink(SoupSinkOptions options) : opt_(std::move(options)) {
 
 SoupSink::~SoupSink() { stop(); }
 
-void SoupSink::bump(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
-  // relaxed: one writer (the owning worker); readers (stats thread) want a monotonic count only.
-  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
-
 Result<void> SoupSink::start() {
   if (!listening()) return {};
   if (auto r = log_.reserve(opt_.retain, opt_.retain_bytes, opt_.max_keys); !r) return r;
@@ -227,7 +222,7 @@ void SoupSink::stop() noexcept {
   // Let the Z packets go out: the connections close themselves once their output drained.
   const std::uint64_t close_deadline = TscClock::ticks() + clock.from_ns(kStopGraceNs / 2);
   while (server_->stats().active != 0 && TscClock::ticks() < close_deadline) server_->run_once(1'000'000);
-  counters_.timeouts.store(server_->stats().timeouts, std::memory_order_relaxed);  // relaxed: see bump()
+  counters_.timeouts.set(server_->stats().timeouts);
   server_->stop();
   const SoupCounters c = counters();
   std::fprintf(stderr,
@@ -243,7 +238,7 @@ void SoupSink::stop() noexcept {
 
 std::size_t SoupSink::send(const Burst<>& burst) noexcept {
   if (!listening()) [[unlikely]] {
-    bump(counters_.misrouted, burst.size());
+    counters_.misrouted.add(burst.size());
     if (!misrouted_logged_) {
       misrouted_logged_ = true;
       std::fprintf(stderr,
@@ -261,9 +256,9 @@ std::size_t SoupSink::send(const Burst<>& burst) noexcept {
       bytes += m.size;
     }
   }
-  if (logged != burst.size()) bump(counters_.oversize, burst.size() - logged);
-  bump(counters_.messages_logged, logged);
-  bump(counters_.bytes, bytes);
+  if (logged != burst.size()) counters_.oversize.add(burst.size() - logged);
+  counters_.messages_logged.add(logged);
+  counters_.bytes.add(bytes);
   return burst.size();
 }
 
@@ -271,8 +266,8 @@ std::size_t SoupSink::service() noexcept {
   if (!started_) return 0;
   std::size_t work = server_->run_once(0);
   // A timeout closes a connection inside run_once(): copy the transport's counter at once (a few loads
-  // from lines this thread owns), so counters() agrees with what a client just saw. relaxed: see bump().
-  counters_.timeouts.store(server_->stats().timeouts, std::memory_order_relaxed);
+  // from lines this thread owns), so counters() agrees with what a client just saw.
+  counters_.timeouts.set(server_->stats().timeouts);
   now_tsc_ = TscClock::ticks();
   for (std::size_t i = active_.size(); i-- > 0;) {  // backwards: deactivate() swaps the last into i
     Subscriber& s = subs_[active_[i]];
@@ -309,13 +304,13 @@ bool SoupSink::check_lag(Subscriber& s) noexcept {
     } else {
       c.abort();
     }
-    bump(counters_.disconnected);
+    counters_.disconnected.add();
     std::fprintf(stderr, "soupbintcp '%s': %.*s (connection %u)\n", opt_.name.c_str(), n > 0 ? n : 0, line, c.index());
     server_->flush_connection(c);
     return false;
   }
   if (s.cursor < log_.oldest()) {  // fell out of the window: what is gone is gone
-    bump(counters_.conflated, log_.oldest() - s.cursor);
+    counters_.conflated.add(log_.oldest() - s.cursor);
     s.cursor = log_.oldest();
   }
   s.conflate_until = head;
@@ -352,8 +347,8 @@ std::size_t SoupSink::stream(Subscriber& s) noexcept {
     sent += count;
     s.cursor += count;
   }
-  if (skipped != 0) bump(counters_.conflated, skipped);
-  if (sent != 0) bump(counters_.messages_sent, sent);
+  if (skipped != 0) counters_.conflated.add(skipped);
+  if (sent != 0) counters_.messages_sent.add(sent);
   if (written != 0) s.last_tx_tsc = now_tsc_;
   return written;
 }
@@ -371,10 +366,10 @@ void SoupSink::heartbeats(std::uint64_t now_tsc) noexcept {
       ++sent;
     }
   }
-  if (sent != 0) bump(counters_.heartbeats, sent);
+  if (sent != 0) counters_.heartbeats.add(sent);
   // The transport drops silent clients (its idle timeout); its counter is copied here so that
-  // counters() never touches server_ from another thread. relaxed: see bump().
-  counters_.timeouts.store(server_->stats().timeouts, std::memory_order_relaxed);
+  // counters() never touches server_ from another thread.
+  counters_.timeouts.set(server_->stats().timeouts);
 }
 
 bool SoupSink::write_debug(uring::Connection& c, std::string_view text) noexcept {
@@ -387,7 +382,7 @@ void SoupSink::activate(Subscriber& s, std::uint32_t index) noexcept {
   s.logged_in = true;
   s.active_pos = static_cast<std::uint32_t>(active_.size());
   active_.push_back(index);  // capacity reserved at start (max_subscribers): no allocation
-  counters_.subscribers.store(active_.size(), std::memory_order_relaxed);  // relaxed: gauge, see bump()
+  counters_.subscribers.set(active_.size());  // a gauge
 }
 
 void SoupSink::deactivate(Subscriber& s) noexcept {
@@ -398,7 +393,7 @@ void SoupSink::deactivate(Subscriber& s) noexcept {
   active_[pos] = last;
   subs_[last].active_pos = pos;
   active_.pop_back();
-  counters_.subscribers.store(active_.size(), std::memory_order_relaxed);  // relaxed: gauge, see bump()
+  counters_.subscribers.set(active_.size());  // a gauge
 }
 
 void SoupSink::on_open(uring::Connection& c) noexcept {
@@ -425,7 +420,7 @@ std::size_t SoupSink::on_data(uring::Connection& c, std::span<char> data) noexce
     protocols::SoupClientPacket packet;
     if (split.status == protocols::SoupSplitStatus::Error ||
         protocols::parse_soup_client_packet(split.frame, packet) != protocols::SoupError::None) {
-      bump(counters_.protocol_errors);
+      counters_.protocol_errors.add();
       deactivate(s);
       c.abort();  // framing or protocol lost: nothing sensible to answer
       return bytes.size();
@@ -434,7 +429,7 @@ std::size_t SoupSink::on_data(uring::Connection& c, std::span<char> data) noexce
     switch (packet.type) {
       case SoupType::LoginRequest:
         if (s.logged_in) {  // a second login on one connection is a protocol error
-          bump(counters_.protocol_errors);
+          counters_.protocol_errors.add();
           deactivate(s);
           c.abort();
           return bytes.size();
@@ -446,7 +441,7 @@ std::size_t SoupSink::on_data(uring::Connection& c, std::span<char> data) noexce
         c.close_after_write();
         break;
       case SoupType::UnsequencedData:
-        bump(counters_.unsequenced);
+        counters_.unsequenced.add();
         break;
       default:  // ClientHeartbeat: receiving it already reset the idle timer
         break;
@@ -466,7 +461,7 @@ void SoupSink::handle_login(Subscriber& s, const protocols::SoupLoginRequest& lo
     const std::size_t n = protocols::build_soup_login_rejected(buf, reason);
     (void)c.write(std::string_view(buf, n));  // room checked by on_data()
     c.close_after_write();
-    bump(counters_.logins_rejected);
+    counters_.logins_rejected.add();
     return;
   }
   std::uint64_t next = login.sequence == 0 ? log_.head() : std::min(login.sequence, log_.head());
@@ -486,33 +481,33 @@ void SoupSink::handle_login(Subscriber& s, const protocols::SoupLoginRequest& lo
   s.conflate_until = 0;
   s.last_tx_tsc = now_tsc_ = TscClock::ticks();
   activate(s, c.index());
-  bump(counters_.logins_accepted);
+  counters_.logins_accepted.add();
 }
 
 adapter::SinkStats SoupSink::stats() const noexcept {
-  adapter::SinkStats st;  // relaxed loads: counters only, see bump()
-  st.messages = counters_.messages_logged.load(std::memory_order_relaxed);
-  st.bytes = counters_.bytes.load(std::memory_order_relaxed);
-  st.drops = counters_.oversize.load(std::memory_order_relaxed);
-  st.errors = counters_.misrouted.load(std::memory_order_relaxed);
+  adapter::SinkStats st;
+  st.messages = counters_.messages_logged.get();
+  st.bytes = counters_.bytes.get();
+  st.drops = counters_.oversize.get();
+  st.errors = counters_.misrouted.get();
   return st;
 }
 
 SoupCounters SoupSink::counters() const noexcept {
-  SoupCounters c;  // relaxed loads: counters only, see bump()
-  c.subscribers = counters_.subscribers.load(std::memory_order_relaxed);
-  c.logins_accepted = counters_.logins_accepted.load(std::memory_order_relaxed);
-  c.logins_rejected = counters_.logins_rejected.load(std::memory_order_relaxed);
-  c.messages_logged = counters_.messages_logged.load(std::memory_order_relaxed);
-  c.messages_sent = counters_.messages_sent.load(std::memory_order_relaxed);
-  c.heartbeats = counters_.heartbeats.load(std::memory_order_relaxed);
-  c.conflated = counters_.conflated.load(std::memory_order_relaxed);
-  c.disconnected = counters_.disconnected.load(std::memory_order_relaxed);
-  c.timeouts = counters_.timeouts.load(std::memory_order_relaxed);
-  c.unsequenced = counters_.unsequenced.load(std::memory_order_relaxed);
-  c.protocol_errors = counters_.protocol_errors.load(std::memory_order_relaxed);
-  c.oversize = counters_.oversize.load(std::memory_order_relaxed);
-  c.misrouted = counters_.misrouted.load(std::memory_order_relaxed);
+  SoupCounters c;
+  c.subscribers = counters_.subscribers.get();
+  c.logins_accepted = counters_.logins_accepted.get();
+  c.logins_rejected = counters_.logins_rejected.get();
+  c.messages_logged = counters_.messages_logged.get();
+  c.messages_sent = counters_.messages_sent.get();
+  c.heartbeats = counters_.heartbeats.get();
+  c.conflated = counters_.conflated.get();
+  c.disconnected = counters_.disconnected.get();
+  c.timeouts = counters_.timeouts.get();
+  c.unsequenced = counters_.unsequenced.get();
+  c.protocol_errors = counters_.protocol_errors.get();
+  c.oversize = counters_.oversize.get();
+  c.misrouted = counters_.misrouted.get();
   return c;
 }
 

@@ -194,9 +194,8 @@ class SoupSink final : public adapter::Sink, private uring::ConnectionHandler {
     bool logged_in = false;
   };
   struct Counters {
-    std::atomic<std::uint64_t> subscribers{0}, logins_accepted{0}, logins_rejected{0}, messages_logged{0},
-        messages_sent{0}, heartbeats{0}, conflated{0}, disconnected{0}, unsequenced{0}, protocol_errors{0},
-        oversize{0}, misrouted{0}, bytes{0}, timeouts{0};
+    Counter subscribers, logins_accepted, logins_rejected, messages_logged, messages_sent, heartbeats, conflated,
+        disconnected, unsequenced, protocol_errors, oversize, misrouted, bytes, timeouts;
   };
 
   void on_open(uring::Connection& c) noexcept override;
@@ -213,7 +212,6 @@ class SoupSink final : public adapter::Sink, private uring::ConnectionHandler {
   void heartbeats(std::uint64_t now_tsc) noexcept;
   bool write(Subscriber& s, std::string_view bytes) noexcept;
   bool write_debug(uring::Connection& c, std::string_view text) noexcept;
-  static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept;
 
   SoupSinkOptions opt_;
   SessionLog log_;

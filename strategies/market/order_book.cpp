@@ -5,7 +5,6 @@
 #include <bit>
 #include <cstring>
 #include <limits>
-#include <type_traits>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -220,16 +219,14 @@ namespace {
 // number of trailing zeros. Lanes at or past n are read and masked off: they lie in the block or, for a
 // block smaller than 32 levels, in the arena after it (other blocks, or the arena's kKeyPadding keys at
 // its end).
-template <typename Key>
-inline std::uint32_t count_below(const Key* keys, std::uint32_t n, Key key) noexcept {
-  static_assert(std::is_same_v<Key, std::int32_t>, "SSE2 compares signed 32-bit lanes: keys are stored signed");
+inline std::uint32_t count_below(const std::int32_t* keys, std::uint32_t n, std::int32_t key) noexcept {
 #if defined(__SSE2__)
   // "Not below" is keys[i] > key - 1: SSE2's compare (pcmpgtd) overwrites its first operand, which
   // is then the freshly loaded keys, not the broadcast key that a keys[i] < key compare would have to
   // copy first. The smallest key has no key - 1: nothing is below it (the select at the end).
   // Two groups of four compare results (all ones / all zeros) pack to eight bytes whose sign bits
   // movemask collects; the prefix is counted by BSF/TZCNT (x86-64's baseline has no POPCNT).
-  const bool smallest = key == std::numeric_limits<Key>::min();
+  const bool smallest = key == std::numeric_limits<std::int32_t>::min();
   const __m128i k = _mm_set1_epi32(smallest ? key : key - 1);
   // Always all four groups of eight: a loop over ceil(n / 8) groups mispredicts its exit as the sides'
   // depths vary, and the fixed form is no more instructions (the packs are shared).

@@ -261,7 +261,7 @@ class OrderBook {
   // Keys are signed: the unsigned order key (price, or ~price for asks) with its sign bit flipped, which
   // keeps the order and lets SSE2's signed compares count them as they are (no bias applied to every
   // loaded key in count_below: eight fewer instructions per search).
-  using Key = std::int32_t;
+  using Key = std::int32_t;   // count_below() in order_book.cpp compares them as SSE2 int32 lanes
   static constexpr Key key_of(Side side, std::uint32_t price) noexcept {
     return static_cast<Key>((side == Side::kBuy ? price : ~price) ^ 0x80000000u);
   }
