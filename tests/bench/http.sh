@@ -11,7 +11,10 @@
 # connections, 3 repetitions each; req/s too. Goal: median <= 200 ns.
 # Builds only the `hypergate` target (release preset); HG_HTTP_BINARY=path uses that binary instead
 # (no build). HG_HTTP_ONLY=fire runs only the /fire rows; HG_FIRE_BURST=N sets source.fire.burst
-# (default 32). Kills everything it started on exit.
+# (default 32). HG_HTTP_IDLE sets the catch-all's [gateway] idle (default busy; "backoff" makes its CPU
+# time mean work). For each catch-all run it also prints the CPU seconds wrk and the server used (wrk's
+# from bash's `time`, the server's user/sys from /proc/PID/stat): wrk's CPU close to the wall time means
+# the client, not the server, set the rate. Kills everything it started on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -75,13 +78,26 @@ stop_server() {  # pid
 }
 
 declare -A results  # "impl mode" -> space-separated req/s of each repetition
+declare -A cpu_wrk cpu_user cpu_sys  # "impl mode" -> CPU seconds of each repetition
 
-run_wrk() {  # impl mode port
-  local impl=$1 mode=$2 port=$3 out rps
+clk_tck=$(getconf CLK_TCK)
+proc_cpu() {  # pid -> "user_s sys_s" (fields 14 and 15 of /proc/PID/stat, in clock ticks)
+  awk -v t="$clk_tck" '{ printf "%.2f %.2f\n", $14 / t, $15 / t }' "/proc/$1/stat"
+}
+
+run_wrk() {  # impl mode port server_pid
+  local impl=$1 mode=$2 port=$3 spid=$4 out rps u0 s0 u1 s1 wu ws
   local args=(-t1 "-c$conns" "-d$duration" --latency)
   [ "$mode" = "pipeline16" ] && args+=(-s "$lua")
   for r in $(seq 1 "$reps"); do
-    out=$(taskset -c 1 wrk "${args[@]}" "http://127.0.0.1:$port/" 2>&1)
+    read -r u0 s0 <<<"$(proc_cpu "$spid")"
+    { TIMEFORMAT='%U %S'; time taskset -c 1 wrk "${args[@]}" "http://127.0.0.1:$port/" >"$tmp/wrk.out" 2>&1; } 2>"$tmp/wrk.time"
+    read -r u1 s1 <<<"$(proc_cpu "$spid")"
+    read -r wu ws <"$tmp/wrk.time"
+    cpu_wrk["$impl $mode"]+="$(awk -v a="$wu" -v b="$ws" 'BEGIN { printf "%.2f", a + b }') "
+    cpu_user["$impl $mode"]+="$(awk -v a="$u0" -v b="$u1" 'BEGIN { printf "%.2f", b - a }') "
+    cpu_sys["$impl $mode"]+="$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", b - a }') "
+    out=$(cat "$tmp/wrk.out")
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     [ -n "$rps" ] || { echo "http.sh: wrk gave no result for $impl $mode:" >&2; echo "$out" >&2; exit 1; }
     if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
@@ -98,7 +114,7 @@ cat >"$tmp/hypergate.toml" <<TOML
 [gateway]
 workers = 1
 cores = [0]
-idle = "busy"
+idle = "${HG_HTTP_IDLE:-busy}"
 
 [source.catchall]
 type = "http.catchall"
@@ -111,8 +127,8 @@ TOML
 taskset -c 0 "$binary" run --config "$tmp/hypergate.toml" >"$tmp/hypergate.log" 2>&1 &
 hg_pid=$!; pids+=("$hg_pid")
 wait_ready "$hg_port" hypergate || { cat "$tmp/hypergate.log" >&2; exit 1; }
-run_wrk hypergate plain "$hg_port"
-run_wrk hypergate pipeline16 "$hg_port"
+run_wrk hypergate plain "$hg_port" "$hg_pid"
+run_wrk hypergate pipeline16 "$hg_port" "$hg_pid"
 stop_server "$hg_pid"
 
 # --- nginx: one worker, same body, pinned to core 0 ---
@@ -140,8 +156,10 @@ CONF
 taskset -c 0 nginx -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx/stdout.log" 2>&1 &
 ng_pid=$!; pids+=("$ng_pid")
 wait_ready "$ng_port" nginx || { cat "$tmp/nginx/error.log" "$tmp/nginx/stdout.log" >&2; exit 1; }
-run_wrk nginx plain "$ng_port"
-run_wrk nginx pipeline16 "$ng_port"
+ng_worker=$(pgrep -P "$ng_pid" | head -1)
+[ -n "$ng_worker" ] || { echo "http.sh: nginx has no worker process" >&2; exit 1; }
+run_wrk nginx plain "$ng_port" "$ng_worker"
+run_wrk nginx pipeline16 "$ng_port" "$ng_worker"
 stop_server "$ng_pid"
 fi
 
@@ -241,6 +259,19 @@ for mode in plain pipeline16; do
   # shellcheck disable=SC2086
   h=$(stats ${results["hypergate $mode"]} | cut -d' ' -f1); n=$(stats ${results["nginx $mode"]} | cut -d' ' -f1)
   awk -v h="$h" -v n="$n" -v m="$mode" 'BEGIN { printf "ratio hypergate/nginx (%s): %.2fx\n", m, (n > 0 ? h / n : 0) }'
+done
+echo "CPU seconds per ${duration} run, median (min-max): wrk (user+sys) | server user | server sys"
+for key in "hypergate plain" "nginx plain" "hypergate pipeline16" "nginx pipeline16"; do
+  read -r impl mode <<<"$key"
+  line=""
+  for arr in cpu_wrk cpu_user cpu_sys; do
+    declare -n a=$arr
+    # shellcheck disable=SC2086
+    read -r med lo hi <<<"$(printf '%s\n' ${a[$key]} | sort -g | awk '{v[NR]=$1} END { printf "%.2f %.2f %.2f\n", v[int((NR+1)/2)], v[1], v[NR] }')"
+    line+="$(printf '%14s' "$med ($lo-$hi)") "
+    unset -n a
+  done
+  printf '%-10s %-11s %s\n' "$impl" "$mode" "$line"
 done
 fi
 echo "/fire: in-engine ns from X-Latency-Ns (parse done -> accepted by the valve engine); wrk -t1 -d$duration POST"
