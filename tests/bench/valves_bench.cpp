@@ -360,6 +360,7 @@ BENCHMARK(BM_raw_throughput<RawMsg, RawRead::PerItem>)
     ->Name("raw_spsc/throughput_per_item")
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_valve_throughput<512>)->Name("valve/throughput_slot512")->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_valve_throughput<256>)->Name("valve/throughput_slot256")->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_valve_latency<128>)->Name("valve/latency")->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_raw_latency)->Name("raw_spsc/latency")->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -34,6 +34,12 @@ class Burst {
     m = Message{};
     return m;
   }
+  /// Appends a message left as it was (stale contents) and returns it, for a caller that overwrites
+  /// every field at once (e.g. valve::Slot::view_into); precondition: !full().
+  Message& emplace_back_for_overwrite() noexcept {
+    assert(size_ < N);
+    return msgs_[size_++];
+  }
   /// Appends a copy; returns false (and changes nothing) when the burst is full.
   [[nodiscard]] bool push_back(const Message& m) noexcept {
     if (size_ == N) return false;
