@@ -6,6 +6,8 @@
 //   raw_spsc/throughput         spsc_queue<RawMsg>: push 32 structs at once -> pop 32 at once
 //   raw_spsc/throughput_slot128 spsc_queue of 128-byte trivially copyable elements holding the same header,
 //                               payload and key as a valve slot: the same bytes cross the cores
+//   valve/throughput_slot256, valve/throughput_slot512  the same valve run with 256- and 512-byte slots (the
+//                               largest sizes that are staged and copied whole, see valve::kBulkCopyMaxBytes)
 //   raw_spsc/throughput_per_item same 32-byte queue, consumer uses front()/pop() per message (the zero-copy read
 //                               boost offers; one index publication per message)
 //   (throughput runs also report p50_ns / p99_ns: one-way latency under full load, i.e. mostly queueing)
