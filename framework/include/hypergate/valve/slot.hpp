@@ -36,7 +36,7 @@ namespace hypergate::valve {
 /// two pointers), so filling a slot from a message and rebuilding the message from a slot are two
 /// block copies of [8, 16) and [24, 56) instead of eleven field moves (checked by the asserts below).
 /// No default member initialisers: a slot built from a SlotInit writes every field once, not twice;
-/// Slot() value-initialises the header.
+/// `Slot s{}` zeroes a slot, `Slot s;` leaves it uninitialised.
 struct SlotHeader {
   std::uint64_t sinks;     ///< bitmask of sink ids this message goes to           (Message::data)
   std::uint32_t size;      ///< payload bytes, stored first                         (Message::size)
@@ -86,6 +86,9 @@ inline constexpr std::size_t kDefaultSlotBytes = 256;
 /// 256: 17.6-24.0 -> 25.4-26.1, 512: 17.1-23.3 -> 22.0-24.5, although the bulk copy moves whole slots.
 /// 1024 and 2048 were not measured; they keep the used-bytes copy (a 2 KiB slot is mostly empty).
 inline constexpr std::size_t kBulkCopyMaxBytes = 512;
+/// Whether a slot of `Bytes` copies whole (trivially copyable) or copies its used bytes.
+template <std::size_t Bytes>
+inline constexpr bool kSlotCopiesWhole = Bytes <= kBulkCopyMaxBytes;
 
 /// Copies n bytes with fixed-size (inlined) moves: overlapping 32/16/8/4/2-byte chunks instead of a call
 /// into libc's memcpy for every message. Never reads or writes outside [src, src+n) / [dst, dst+n).
@@ -116,7 +119,7 @@ namespace detail {
 /// trivially copyable; large ones copy the header and their used bytes only. (A base class chosen by size
 /// rather than constrained copy operations in Slot: clang 14 does not make a class with a constrained
 /// defaulted copy trivially copyable.)
-template <std::size_t Bytes, bool Trivial = (Bytes <= kBulkCopyMaxBytes)>
+template <std::size_t Bytes, bool Trivial = kSlotCopiesWhole<Bytes>>
 struct alignas(kCacheLine) SlotStorage {
   SlotHeader h;
   std::byte bytes[Bytes - sizeof(SlotHeader)];  // deliberately not value-initialised: only the used prefix is read
@@ -162,7 +165,7 @@ struct alignas(kCacheLine) Slot : detail::SlotStorage<Bytes> {
   static constexpr std::size_t kInlineBytes = Bytes - sizeof(SlotHeader);
 
   /// True when copies move the whole slot (trivially copyable, memmove-able in bulk); else the used bytes.
-  static constexpr bool kTrivialCopy = Bytes <= kBulkCopyMaxBytes;
+  static constexpr bool kTrivialCopy = kSlotCopiesWhole<Bytes>;
 
   using detail::SlotStorage<Bytes>::h;
   using detail::SlotStorage<Bytes>::bytes;

@@ -186,19 +186,13 @@ class ValveEngine {
       const std::size_t n = std::min(kMaxBurst, total - base);
       const Message* m = msgs.data() + base;
       const route::Route* r = routes.data() + base;
-      // One pass notes each delivered message's lane, whether all of them share one lane (the common case:
-      // one key, or one lane configured) and whether any is too large for a slot.
+      // One pass notes each delivered message's lane and whether any is too large for a slot.
       std::uint32_t lane[kMaxBurst];
       std::uint32_t todo = 0;  // bit i: message i still to place
-      std::uint32_t lanes_or = 0;
-      std::uint32_t lanes_and = ~0u;
       bool oversize = false;
       for (std::size_t i = 0; i < n; ++i) {
         if (r[i].action == route::Action::Deliver) {
-          const std::uint32_t l = r[i].lane & lane_mask_;
-          lane[i] = l;
-          lanes_or |= l;
-          lanes_and &= l;
+          lane[i] = r[i].lane & lane_mask_;
           oversize |= !SlotType::fits(m[i]);
           todo |= 1u << i;
         } else {
@@ -207,14 +201,7 @@ class ValveEngine {
       }
       std::uint8_t idx[kMaxBurst];
       Tally t;
-      if (todo != 0 && lanes_or == lanes_and) {  // every lane number equal: one group, no selection pass
-        std::uint32_t k = 0;
-        for (std::uint32_t bits = todo; bits != 0; bits &= bits - 1)
-          idx[k++] = static_cast<std::uint8_t>(std::countr_zero(bits));
-        push_group(producer, lanes_or, m, r, idx, k, now, t, while_spinning, oversize);
-        todo = 0;
-      }
-      // Otherwise group by lane with a stable selection pass: O(n * distinct lanes), n <= 32, no lane table.
+      // Group by lane with a stable selection pass: O(n * distinct lanes), n <= 32, no lane-sized table.
       while (todo != 0) {
         const std::uint32_t first = static_cast<std::uint32_t>(std::countr_zero(todo));
         const std::uint32_t l = lane[first];
@@ -671,36 +658,32 @@ class ValveEngine {
       const unsigned s = static_cast<unsigned>(std::countr_zero(bits));
       const std::uint64_t bit = 1ull << s;
       Burst<>& burst = ls.burst;
-      if (ls.uniform && ls.cursor[s] == 0) {
-        // Fast path: every slot goes to this sink and it has taken none yet. One burst of views serves
-        // every such sink (a sink gets it const); burst index == scratch index.
+      // A sink that takes every slot and has taken none yet gets the burst of views of all of them, built
+      // once for every such sink (a sink gets it const; burst index == scratch index). Any other share is
+      // built for its sink, remembering which scratch slot each burst entry came from.
+      const bool whole = ls.uniform && ls.cursor[s] == 0;
+      std::uint8_t pos[kMaxBurst];
+      if (whole) {
         if (!ls.burst_full) {
           burst.clear();
           for (std::uint32_t i = 0; i < n; ++i) ls.scratch[i].view_into(burst.emplace_back_for_overwrite());
           ls.burst_full = true;
         }
-        const std::size_t accepted = c.send(s, burst);
-        if (accepted >= n) {
-          todo &= ~bit;
-        } else {
-          ls.cursor[s] = static_cast<std::uint8_t>(accepted);
-        }
-        continue;
-      }
-      ls.burst_full = false;  // the burst is rebuilt below for this sink's share
-      burst.clear();
-      std::uint8_t pos[kMaxBurst];
-      for (std::uint32_t i = ls.cursor[s]; i < n; ++i) {
-        if (ls.scratch[i].h.sinks & bit) {
-          pos[burst.size()] = static_cast<std::uint8_t>(i);
-          ls.scratch[i].view_into(burst.emplace_back_for_overwrite());
+      } else {
+        ls.burst_full = false;
+        burst.clear();
+        for (std::uint32_t i = ls.cursor[s]; i < n; ++i) {
+          if (ls.scratch[i].h.sinks & bit) {
+            pos[burst.size()] = static_cast<std::uint8_t>(i);
+            ls.scratch[i].view_into(burst.emplace_back_for_overwrite());
+          }
         }
       }
-      std::size_t accepted = burst.empty() ? 0 : c.send(s, burst);
+      const std::size_t accepted = burst.empty() ? 0 : c.send(s, burst);
       if (accepted >= burst.size()) {
         todo &= ~bit;
       } else {
-        ls.cursor[s] = pos[accepted];
+        ls.cursor[s] = whole ? static_cast<std::uint8_t>(accepted) : pos[accepted];
       }
     }
     ls.todo_sinks = todo;
