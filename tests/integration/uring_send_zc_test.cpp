@@ -31,11 +31,15 @@ using namespace std::chrono_literals;
 using namespace hypergate::test;
 using namespace hypergate::uring::test;
 
-/// Waits until every zero-copy notification came and `active` connections remain.
-ServerStats settle(const RunningEcho& echo, std::uint64_t active = 0) {
+/// Waits until every zero-copy notification came, `active` connections remain and the loop has taken
+/// at least `arrivals` connections off the listen queue (accepted or refused). A client that closes
+/// without a round trip leaves its connection in the queue until the loop gets to it: on a loaded
+/// machine `active == 0` can hold before the loop has seen the last clients at all.
+ServerStats settle(const RunningEcho& echo, std::uint64_t active = 0, std::uint64_t arrivals = 0) {
   const auto deadline = std::chrono::steady_clock::now() + 5s;
   ServerStats s = echo.stats();
-  while ((s.zc_outstanding != 0 || s.active != active) && std::chrono::steady_clock::now() < deadline) {
+  while ((s.zc_outstanding != 0 || s.active != active || s.accepted + s.rejected < arrivals) &&
+         std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(5ms);
     s = echo.stats();
   }
@@ -190,7 +194,8 @@ TEST(UringSendZc, ClosingWithNotificationsOutstandingIsClean) {
   ASSERT_TRUE(echo.ok()) << echo.error();
   // Each client sends far more than it reads, then closes (half of them with a reset): the server is
   // mid-send or waiting for notifications on most of them.
-  for (int round = 0; round < 40; ++round) {
+  constexpr std::uint64_t kRounds = 40;
+  for (std::uint64_t round = 0; round < kRounds; ++round) {
     const int fd = connect_to(echo.port());
     ASSERT_GE(fd, 0);
     const std::string msg = pattern(512 * 1024, static_cast<std::size_t>(round));
@@ -207,15 +212,16 @@ TEST(UringSendZc, ClosingWithNotificationsOutstandingIsClean) {
     }
     close(fd);
   }
-  const ServerStats s = settle(echo);
+  const ServerStats s = settle(echo, 0, kRounds);
   EXPECT_EQ(s.active, 0u);
   EXPECT_EQ(s.zc_outstanding, 0u);
   EXPECT_GT(s.zc_sends, 0u);
   EXPECT_LE(s.zc_notifications, s.zc_sends);  // a cancelled send may be refused before it was notified
-  // With 4 spare buffers, a connection accepted while all were parked behind notifications was refused.
+  // A connection was refused when all 4 spare buffers were parked behind notifications, or when all 8
+  // slots were still held by earlier clients the loop had not finished closing; none went missing.
   const std::uint64_t refused = s.rejected;
-  EXPECT_EQ(s.accepted + refused, 40u);
-  std::printf("refused while the spare buffers were parked: %llu\n", static_cast<unsigned long long>(refused));
+  EXPECT_EQ(s.accepted + refused, kRounds);
+  std::printf("refused (spare buffers parked or slots full): %llu\n", static_cast<unsigned long long>(refused));
   // Every slot and output buffer came back: the server still serves max_connections clients exactly.
   std::vector<int> fds;
   for (std::uint32_t i = 0; i < o.max_connections; ++i) {
