@@ -6,6 +6,9 @@
 //   raw_spsc/throughput         spsc_queue<RawMsg>: push 32 structs at once -> pop 32 at once
 //   raw_spsc/throughput_slot128 spsc_queue of 128-byte trivially copyable elements holding the same header,
 //                               payload and key as a valve slot: the same bytes cross the cores
+//   raw_spsc/throughput_line64  spsc_queue of 64-byte elements (32-byte payload, 8-byte key, 24 bytes of
+//                               header): one cache line per message, the least any copy of a 32-byte
+//                               message with its key and a header can take (a floor for the valve)
 //   valve/throughput_slot256, valve/throughput_slot512  the same valve run with 256- and 512-byte slots (the
 //                               largest sizes that are staged and copied whole, see valve::kBulkCopyMaxBytes)
 //   raw_spsc/throughput_per_item same 32-byte queue, consumer uses front()/pop() per message (the zero-copy read
@@ -60,6 +63,13 @@ struct alignas(64) RawSlot {
   std::byte bytes[128 - sizeof(valve::SlotHeader)];
 };
 static_assert(sizeof(RawSlot) == 128);
+
+// One cache line per message: the 32-byte payload, an 8-byte key and 24 bytes of header.
+struct alignas(64) RawLine {
+  std::byte payload[kPayload];
+  std::byte rest[64 - kPayload];
+};
+static_assert(sizeof(RawLine) == 64);
 
 // Latency samples (ns) -> percentile counters.
 void report_latency(benchmark::State& state, std::vector<std::uint64_t>& ns) {
@@ -218,7 +228,13 @@ std::byte* payload_of(RawMsg& m) { return m.payload; }
 [[maybe_unused]] const std::byte* payload_of(const RawMsg& m) { return m.payload; }
 std::byte* payload_of(RawSlot& m) { return m.bytes; }
 [[maybe_unused]] const std::byte* payload_of(const RawSlot& m) { return m.bytes; }
+std::byte* payload_of(RawLine& m) { return m.payload; }
+[[maybe_unused]] const std::byte* payload_of(const RawLine& m) { return m.payload; }
 void fill_header(RawMsg&, std::uint64_t) {}
+void fill_header(RawLine& m, std::uint64_t seq) {
+  std::memcpy(m.rest, &seq, sizeof seq);
+  std::memcpy(m.rest + 24, "AAPL    ", 8);
+}
 void fill_header(RawSlot& m, std::uint64_t seq) {
   m.h.size = kPayload;
   m.h.key_size = 8;
@@ -356,6 +372,10 @@ BENCHMARK(BM_raw_throughput<RawMsg, RawRead::Batch>)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_raw_throughput<RawSlot, RawRead::Batch>)
     ->Name("raw_spsc/throughput_slot128")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_raw_throughput<RawLine, RawRead::Batch>)
+    ->Name("raw_spsc/throughput_line64")
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_raw_throughput<RawMsg, RawRead::PerItem>)
