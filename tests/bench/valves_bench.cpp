@@ -67,7 +67,8 @@ static_assert(sizeof(RawSlot) == 128);
 // One cache line per message: the 32-byte payload, an 8-byte key and 24 bytes of header.
 struct alignas(64) RawLine {
   std::byte payload[kPayload];
-  std::byte rest[64 - kPayload];
+  std::byte header[24];  // the sequence in its first 8 bytes, the rest left as filled once
+  std::byte key[8];
 };
 static_assert(sizeof(RawLine) == 64);
 
@@ -232,8 +233,8 @@ std::byte* payload_of(RawLine& m) { return m.payload; }
 [[maybe_unused]] const std::byte* payload_of(const RawLine& m) { return m.payload; }
 void fill_header(RawMsg&, std::uint64_t) {}
 void fill_header(RawLine& m, std::uint64_t seq) {
-  std::memcpy(m.rest, &seq, sizeof seq);
-  std::memcpy(m.rest + 24, "AAPL    ", 8);
+  std::memcpy(m.header, &seq, sizeof seq);
+  std::memcpy(m.key, "AAPL    ", sizeof m.key);
 }
 void fill_header(RawSlot& m, std::uint64_t seq) {
   m.h.size = kPayload;
